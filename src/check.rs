@@ -1,0 +1,174 @@
+//! `tandem check` / `tandemd --check`: is this host ready to run tandem with this config?
+//! Each check yields one ✓/✗ line; any ✗ makes the command exit non-zero.
+
+use crate::config::{render, Config, ConfigError};
+use crate::exec::{drbdadm::Drbdadm, host};
+use std::fmt;
+use std::path::Path;
+
+/// drbd-utils pick their grammar from the loaded module's version; where no module is loaded
+/// (a build host, CI), we check against the DRBD version tandem targets.
+pub const DRBD_VERSION_WITHOUT_MODULE: &str = "8.4.11";
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckLine {
+    pub ok: bool,
+    pub text: String,
+}
+
+impl fmt::Display for CheckLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mark = if self.ok { "✓" } else { "✗" };
+        write!(f, "{mark} {}", self.text)
+    }
+}
+
+fn pass(text: impl Into<String>) -> CheckLine {
+    CheckLine {
+        ok: true,
+        text: text.into(),
+    }
+}
+
+fn fail(text: impl Into<String>) -> CheckLine {
+    CheckLine {
+        ok: false,
+        text: text.into(),
+    }
+}
+
+/// Runs every check; stops after the config check only if the config is unusable.
+pub async fn run(config_path: &Path) -> Vec<CheckLine> {
+    let config = match Config::load(config_path) {
+        Ok(config) => config,
+        Err(e) => return config_failure(&e),
+    };
+    let mut lines = vec![pass(format!("config {} is valid", config_path.display()))];
+    let this_node = this_node(&config, &mut lines);
+    lines.extend(drbd_checks(&config, config_path, this_node.is_some()).await);
+    lines.extend(program_checks(&config));
+    lines.push(interface_check(&config));
+    lines.push(peer_key_check(&config));
+    lines
+}
+
+fn config_failure(error: &ConfigError) -> Vec<CheckLine> {
+    error.lines().into_iter().map(fail).collect()
+}
+
+fn this_node(config: &Config, lines: &mut Vec<CheckLine>) -> Option<String> {
+    let name = match host::node_name() {
+        Ok(name) => name,
+        Err(e) => {
+            lines.push(fail(format!("cannot read this host's name (uname): {e}")));
+            return None;
+        }
+    };
+    if config.node_named(&name).is_some() {
+        let peer = config
+            .peer_of(&name)
+            .map(|p| p.name.get_ref().clone())
+            .unwrap_or_default();
+        lines.push(pass(format!("this host is node {name} (peer {peer})")));
+        Some(name)
+    } else {
+        lines.push(fail(format!(
+            "this host's name \"{name}\" (uname -n) is none of the nodes ({}); set a [[node]] \
+             name to it, or run tandem on a node",
+            config.node_names().join(", ")
+        )));
+        None
+    }
+}
+
+async fn drbd_checks(config: &Config, config_path: &Path, is_node: bool) -> Vec<CheckLine> {
+    let rendered = render::drbd_resource(config, &config_path.display().to_string());
+    let file = match host::temp_file_with(&rendered) {
+        Ok(file) => file,
+        Err(e) => return vec![fail(format!("cannot write the rendered DRBD file: {e}"))],
+    };
+    let mut drbdadm = Drbdadm::new(config.drbd.resource.get_ref());
+    drbdadm.config_file = Some(file.path().to_path_buf());
+    let mut note = "";
+    if !host::drbd_module_loaded() {
+        drbdadm.env.push((
+            "DRBD_DRIVER_VERSION_OVERRIDE".into(),
+            DRBD_VERSION_WITHOUT_MODULE.into(),
+        ));
+        note = " (no DRBD module loaded here: checked with the DRBD 8.4 grammar)";
+    }
+    let mut lines = Vec::new();
+    match drbdadm.run(&["dump"]).await {
+        Ok(_) => lines.push(pass(format!(
+            "rendered DRBD resource is accepted by `drbdadm dump`{note}"
+        ))),
+        Err(e) => lines.push(fail(format!(
+            "`drbdadm dump` refuses the rendered file: {e}"
+        ))),
+    }
+    if is_node {
+        match drbdadm.run(&["-d", "up"]).await {
+            Ok(_) => lines.push(pass("`drbdadm -d up` (dry run) accepts the resource")),
+            Err(e) => lines.push(fail(format!("`drbdadm -d up` (dry run) refuses it: {e}"))),
+        }
+    }
+    lines
+}
+
+fn program_checks(config: &Config) -> Vec<CheckLine> {
+    let mut programs = vec![
+        ("drbdadm", Path::new("drbdadm")),
+        ("drbdsetup", Path::new("drbdsetup")),
+        ("mysqld", config.mysqld.binary.as_path()),
+    ];
+    if config.filesystem.fsck_before_mount {
+        programs.push(("fsck", Path::new("fsck")));
+    }
+    programs
+        .into_iter()
+        .map(|(role, program)| match host::find_program(program) {
+            Some(found) => pass(format!("{role} found at {}", found.display())),
+            None => fail(format!(
+                "{role} program \"{}\" is not installed or not executable; install it or fix \
+                 the path in the config",
+                program.display()
+            )),
+        })
+        .collect()
+}
+
+fn interface_check(config: &Config) -> CheckLine {
+    let interface = &config.vip.interface;
+    if host::interface_exists(interface) {
+        pass(format!("VIP interface {interface} exists"))
+    } else {
+        fail(format!(
+            "VIP interface \"{interface}\" does not exist on this host; set [vip] interface to \
+             the interface on the clients' network (see `ip link`)"
+        ))
+    }
+}
+
+fn peer_key_check(config: &Config) -> CheckLine {
+    /// Below this, a key is guessable; 32 bytes matches HMAC-SHA256's block strength.
+    const MIN_KEY_BYTES: u64 = 32;
+    let path = &config.peer_key_file;
+    match host::file_mode_and_size(path) {
+        Err(e) => fail(format!(
+            "peer key {} cannot be read ({e}); create it with `head -c 32 /dev/urandom > {0}; \
+             chmod 600 {0}` and copy it to the peer",
+            path.display()
+        )),
+        Ok((mode, _)) if mode & 0o077 != 0 => fail(format!(
+            "peer key {} has mode {mode:04o}; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        )),
+        Ok((_, size)) if size < MIN_KEY_BYTES => fail(format!(
+            "peer key {} holds {size} bytes, fewer than {MIN_KEY_BYTES}; write a longer random key",
+            path.display()
+        )),
+        Ok(_) => pass(format!("peer key {} is private (0600)", path.display())),
+    }
+}

@@ -1,0 +1,100 @@
+//! `tandem.toml`: loading, validation with sentence errors at file:line:column, and rendering
+//! of the DRBD resource file.
+//!
+//! ```text
+//! text ──toml+serde──► Config ──validate()──► Config (trusted) ──render──► DRBD .res
+//! ```
+//! Both steps report through [`ConfigError`], whose lines read
+//! `/etc/tandem/tandem.toml:12:12: protocol "D" is not valid; use one of "A", "B" or "C" …`.
+
+mod error;
+mod model;
+pub mod render;
+mod validate;
+mod words;
+
+pub use error::{did_you_mean, ConfigError, Problem};
+pub use model::{Address, Config, Drbd, Filesystem, Mysqld, Node, Timings, Vip, VipAddress};
+pub use validate::NODE_COUNT;
+pub use words::{AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, Protocol};
+
+use std::path::{Path, PathBuf};
+
+/// Where the daemon and CLI look unless `--config` says otherwise.
+pub const DEFAULT_PATH: &str = "/etc/tandem/tandem.toml";
+
+/// A config file larger than this is certainly a mistake (a wrong path, a binary).
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+impl Config {
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let read_error = |source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let size = std::fs::metadata(path).map_err(read_error)?.len();
+        if size > MAX_CONFIG_BYTES {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems: vec![Problem {
+                    line: 1,
+                    column: 1,
+                    message: format!(
+                        "the file is {size} bytes, more than a config can be \
+                         ({MAX_CONFIG_BYTES}); check the --config path"
+                    ),
+                }],
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(read_error)?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates `text`; `path` only names the file in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |problems| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        };
+        let locator = error::Locator::new(text);
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let table = locator.table_at(span.start);
+            let message = error::rewrite_serde_message(e.message(), &table);
+            invalid(vec![locator.problem(span, message)])
+        })?;
+        let problems = validate::Checker::new(text).run(&config);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(invalid(problems))
+        }
+    }
+
+    /// The node whose name is `host_name` (`uname -n`).
+    pub fn node_named(&self, host_name: &str) -> Option<&Node> {
+        self.nodes().find(|n| n.name.get_ref() == host_name)
+    }
+
+    /// The node that is not `host_name`.
+    pub fn peer_of(&self, host_name: &str) -> Option<&Node> {
+        self.nodes().find(|n| n.name.get_ref() != host_name)
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.node.iter().map(toml::Spanned::get_ref)
+    }
+
+    pub fn node_names(&self) -> Vec<String> {
+        validate::node_names(self)
+    }
+
+    /// The device the filesystem lives on: the configured one, or the DRBD device.
+    pub fn filesystem_device(&self) -> PathBuf {
+        self.filesystem
+            .device
+            .clone()
+            .unwrap_or_else(|| self.drbd.device.get_ref().clone())
+    }
+}

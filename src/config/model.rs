@@ -1,0 +1,297 @@
+//! The shape of `tandem.toml`. Every field's doc says why it exists; docs/configuration.md is
+//! the operator's reference for the same keys. Unknown keys are refused everywhere.
+
+use super::words::{AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, Protocol};
+use serde::{Deserialize, Deserializer};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Names the cluster in logs, status and peer-link frames, so that two clusters sharing a
+    /// network can never mistake each other's daemons for a peer.
+    pub cluster: Spanned<String>,
+    /// The pre-shared key that authenticates the peer link (mode 0600).
+    pub peer_key_file: PathBuf,
+    /// Where the DRBD handler shims of `kernel-helpers/` are installed; the rendered DRBD
+    /// resource points its handlers here.
+    #[serde(default = "default_helpers_dir")]
+    pub helpers_dir: Spanned<PathBuf>,
+    /// Exactly two `[[node]]` tables.
+    #[serde(default)]
+    pub node: Vec<Spanned<Node>>,
+    pub drbd: Drbd,
+    pub filesystem: Filesystem,
+    pub mysqld: Mysqld,
+    pub vip: Vip,
+    #[serde(default)]
+    pub timings: Timings,
+}
+
+/// One of the two machines.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    /// Matched against `uname -n` to find which node this daemon runs on; also the DRBD
+    /// `on NAME` section, which DRBD matches against the same host name.
+    pub name: Spanned<String>,
+    /// Where the peer daemon listens for the authenticated peer link. Several addresses give
+    /// independent paths: the peer counts as silent only when all of them are.
+    pub peer_addresses: Vec<Spanned<Address>>,
+    /// DRBD's replication endpoint on this node.
+    pub replication_address: Spanned<Address>,
+    /// The block device under DRBD on this node (names may differ between nodes).
+    pub backing_disk: Spanned<PathBuf>,
+}
+
+/// The single DRBD resource tandem manages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drbd {
+    /// The DRBD resource name, as in `drbdadm up NAME`.
+    pub resource: Spanned<String>,
+    /// The DRBD block device; must be `/dev/drbd<minor>`.
+    #[serde(default = "default_drbd_device")]
+    pub device: Spanned<PathBuf>,
+    /// The DRBD minor number.
+    #[serde(default)]
+    pub minor: u32,
+    /// `internal`, or the path of an external metadata device.
+    #[serde(default = "default_meta_disk")]
+    pub meta_disk: String,
+    /// When a write counts as complete; C unless you accept losing acknowledged writes.
+    #[serde(default = "default_protocol")]
+    pub protocol: Spanned<Protocol>,
+    /// How DRBD guards against a peer that may still be Primary.
+    #[serde(default = "default_fencing")]
+    pub fencing: Spanned<Fencing>,
+    /// Split-brain recovery policies; `disconnect` (manual) by default.
+    #[serde(default = "default_after_sb_0pri")]
+    pub after_sb_0pri: Spanned<AfterSb0Pri>,
+    #[serde(default = "default_after_sb_1pri")]
+    pub after_sb_1pri: Spanned<AfterSb1Pri>,
+    #[serde(default = "default_after_sb_2pri")]
+    pub after_sb_2pri: Spanned<AfterSb2Pri>,
+    /// Kernel hash used by `drbdadm verify`, e.g. "sha256"; absent disables online verify.
+    #[serde(default)]
+    pub verify_alg: Option<Spanned<String>>,
+    /// Fixed resync rate, DRBD syntax: a number with an optional K, M or G suffix (KiB/s).
+    #[serde(default = "default_resync_rate")]
+    pub resync_rate: Spanned<String>,
+    /// DRBD `ping-int`: seconds between DRBD keep-alives. DRBD's default (10 s) makes it see
+    /// a dead link only after ~11 s; tandem's peer link is faster, but DRBD must not lag far.
+    #[serde(default = "default_ping_interval_s")]
+    pub ping_interval_s: Spanned<u32>,
+    /// DRBD `ping-timeout`, rendered in tenths of a second, so a multiple of 100 ms.
+    #[serde(default = "default_ping_timeout_ms")]
+    pub ping_timeout_ms: Spanned<u32>,
+}
+
+/// The filesystem on the DRBD device that holds the MySQL datadir.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filesystem {
+    /// Defaults to the DRBD device.
+    #[serde(default)]
+    pub device: Option<PathBuf>,
+    pub mountpoint: Spanned<PathBuf>,
+    #[serde(default = "default_fstype")]
+    pub fstype: String,
+    /// Comma-separated mount options, as in fstab.
+    #[serde(default = "default_mount_options")]
+    pub options: String,
+    /// Run `fsck -p` before mounting; slower, but catches damage before MySQL sees it.
+    #[serde(default)]
+    pub fsck_before_mount: bool,
+}
+
+/// The MySQL/MariaDB server, run as a direct child of tandemd.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mysqld {
+    #[serde(default = "default_mysqld_binary")]
+    pub binary: PathBuf,
+    /// Passed first as `--defaults-file=`; leave unset to start with `--no-defaults`.
+    #[serde(default)]
+    pub defaults_file: Option<PathBuf>,
+    /// Extra arguments appended after the ones tandem builds.
+    #[serde(default)]
+    pub args: Vec<String>,
+    pub datadir: Spanned<PathBuf>,
+    pub socket: PathBuf,
+    #[serde(default = "default_mysqld_port")]
+    pub port: u16,
+    /// The server refuses to run as root without it.
+    #[serde(default = "default_mysqld_user")]
+    pub user: String,
+    /// Crash recovery can take long on a big datadir; only then is a start declared failed.
+    #[serde(default = "default_mysqld_start_timeout_ms")]
+    pub start_timeout_ms: Spanned<u64>,
+    /// After this long a SIGTERM is followed by SIGKILL.
+    #[serde(default = "default_mysqld_stop_timeout_ms")]
+    pub stop_timeout_ms: Spanned<u64>,
+}
+
+/// The virtual IP that clients connect to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vip {
+    /// `ADDRESS/PREFIX`, e.g. "10.0.0.100/24".
+    pub address: Spanned<VipAddress>,
+    pub interface: String,
+    /// Gratuitous ARPs sent after adding the address, so clients learn the new MAC at once.
+    #[serde(default = "default_garp_count")]
+    pub gratuitous_arp_count: Spanned<u32>,
+    #[serde(default = "default_garp_interval_ms")]
+    pub gratuitous_arp_interval_ms: u64,
+}
+
+/// Peer-link timing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timings {
+    #[serde(default = "default_heartbeat_interval_ms")]
+    pub heartbeat_interval_ms: Spanned<u64>,
+    /// The peer is silent once no heartbeat arrived on any path for this long.
+    #[serde(default = "default_peer_timeout_ms")]
+    pub peer_timeout_ms: Spanned<u64>,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: default_heartbeat_interval_ms(),
+            peer_timeout_ms: default_peer_timeout_ms(),
+        }
+    }
+}
+
+/// `host:port`, refused with a sentence that shows the expected form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Address(pub SocketAddr);
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map(Address).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "\"{text}\" is not an IP address with a port; write it as \"10.0.0.1:7789\" \
+                 (IPv6: \"[fd00::1]:7789\")"
+            ))
+        })
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An address with its prefix length, e.g. 10.0.0.100/24.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VipAddress {
+    pub ip: IpAddr,
+    pub prefix_len: u8,
+}
+
+impl<'de> Deserialize<'de> for VipAddress {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_vip(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "\"{text}\" is not ADDRESS/PREFIX; write it as \"10.0.0.100/24\""
+            ))
+        })
+    }
+}
+
+fn parse_vip(text: &str) -> Option<VipAddress> {
+    let (ip, prefix) = text.split_once('/')?;
+    let ip: IpAddr = ip.parse().ok()?;
+    let prefix_len: u8 = prefix.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    (prefix_len <= max).then_some(VipAddress { ip, prefix_len })
+}
+
+impl fmt::Display for VipAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.ip, self.prefix_len)
+    }
+}
+
+/// A default value has no place in the file, so its span is empty.
+fn unplaced<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
+}
+
+fn default_helpers_dir() -> Spanned<PathBuf> {
+    unplaced(PathBuf::from("/usr/lib/tandem/kernel-helpers"))
+}
+fn default_drbd_device() -> Spanned<PathBuf> {
+    unplaced(PathBuf::from("/dev/drbd0"))
+}
+fn default_meta_disk() -> String {
+    "internal".into()
+}
+fn default_protocol() -> Spanned<Protocol> {
+    unplaced(Protocol::C)
+}
+fn default_fencing() -> Spanned<Fencing> {
+    unplaced(Fencing::ResourceOnly)
+}
+fn default_after_sb_0pri() -> Spanned<AfterSb0Pri> {
+    unplaced(AfterSb0Pri::Disconnect)
+}
+fn default_after_sb_1pri() -> Spanned<AfterSb1Pri> {
+    unplaced(AfterSb1Pri::Disconnect)
+}
+fn default_after_sb_2pri() -> Spanned<AfterSb2Pri> {
+    unplaced(AfterSb2Pri::Disconnect)
+}
+fn default_resync_rate() -> Spanned<String> {
+    unplaced("100M".into())
+}
+fn default_ping_interval_s() -> Spanned<u32> {
+    unplaced(1)
+}
+fn default_ping_timeout_ms() -> Spanned<u32> {
+    unplaced(500)
+}
+fn default_fstype() -> String {
+    "ext4".into()
+}
+fn default_mount_options() -> String {
+    "noatime".into()
+}
+fn default_mysqld_binary() -> PathBuf {
+    PathBuf::from("/usr/sbin/mariadbd")
+}
+fn default_mysqld_port() -> u16 {
+    3306
+}
+fn default_mysqld_user() -> String {
+    "mysql".into()
+}
+fn default_mysqld_start_timeout_ms() -> Spanned<u64> {
+    unplaced(120_000)
+}
+fn default_mysqld_stop_timeout_ms() -> Spanned<u64> {
+    unplaced(30_000)
+}
+fn default_garp_count() -> Spanned<u32> {
+    unplaced(3)
+}
+fn default_garp_interval_ms() -> u64 {
+    100
+}
+fn default_heartbeat_interval_ms() -> Spanned<u64> {
+    unplaced(200)
+}
+fn default_peer_timeout_ms() -> Spanned<u64> {
+    unplaced(1_500)
+}

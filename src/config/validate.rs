@@ -1,0 +1,363 @@
+//! Semantic checks that the TOML grammar cannot express. Each refusal is one sentence that
+//! says what is wrong and how to fix it; the caller adds file:line:column.
+
+use super::error::{Locator, Problem};
+use super::model::{Config, Node};
+use super::words::{AfterSb0Pri, Fencing, Protocol};
+use std::collections::HashMap;
+use std::ops::Range;
+use toml::Spanned;
+
+/// The two nodes of an active/passive pair; DRBD 8.4 supports exactly two.
+pub const NODE_COUNT: usize = 2;
+
+/// Heartbeats lost before the peer counts as silent; fewer makes one dropped packet a failover.
+const MIN_HEARTBEATS_PER_TIMEOUT: u64 = 3;
+
+/// DRBD's accepted range for `ping-timeout`, in tenths of a second.
+const DRBD_PING_TIMEOUT_DS: Range<u32> = 1..301;
+
+/// DRBD's accepted range for `ping-int`, in seconds.
+const DRBD_PING_INTERVAL_S: Range<u32> = 1..121;
+
+/// Collects every problem rather than stopping at the first: an operator fixes them in one go.
+pub struct Checker<'a> {
+    loc: Locator<'a>,
+    problems: Vec<Problem>,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Self {
+            loc: Locator::new(text),
+            problems: Vec::new(),
+        }
+    }
+
+    fn refuse(&mut self, span: Range<usize>, message: String) {
+        self.problems.push(self.loc.problem(span, message));
+    }
+
+    pub fn run(mut self, config: &Config) -> Vec<Problem> {
+        self.names(config);
+        self.nodes(config);
+        self.addresses(config);
+        self.drbd(config);
+        self.paths(config);
+        self.services(config);
+        self.timings(config);
+        self.problems.sort_by_key(|p| (p.line, p.column));
+        self.problems
+    }
+
+    fn names(&mut self, config: &Config) {
+        let cluster = &config.cluster;
+        if !is_simple_name(cluster.get_ref()) {
+            self.refuse(
+                cluster.span(),
+                format!(
+                    "cluster name \"{}\" must be 1-64 letters, digits, '-' or '_'; \
+                     pick a short name such as \"prod-db\"",
+                    cluster.get_ref()
+                ),
+            );
+        }
+        let resource = &config.drbd.resource;
+        if !is_simple_name(resource.get_ref()) {
+            self.refuse(
+                resource.span(),
+                format!(
+                    "DRBD resource name \"{}\" must be 1-64 letters, digits, '-' or '_'; \
+                     use a name such as \"r0\"",
+                    resource.get_ref()
+                ),
+            );
+        }
+    }
+
+    fn nodes(&mut self, config: &Config) {
+        let nodes = &config.node;
+        if nodes.len() != NODE_COUNT {
+            let span = nodes.last().map_or(0..0, |n| n.span());
+            let found = nodes.len();
+            self.refuse(
+                span,
+                format!(
+                    "exactly {NODE_COUNT} [[node]] tables are needed, found {found}; \
+                     describe both machines, each with name, peer_addresses, \
+                     replication_address and backing_disk"
+                ),
+            );
+        }
+        let mut seen: HashMap<&str, Range<usize>> = HashMap::new();
+        for node in nodes.iter().map(Spanned::get_ref) {
+            let name = &node.name;
+            if !is_host_name(name.get_ref()) {
+                self.refuse(
+                    name.span(),
+                    format!(
+                        "node name \"{}\" is not a host name; use the machine's `uname -n`",
+                        name.get_ref()
+                    ),
+                );
+            }
+            if let Some(first) = seen.insert(name.get_ref(), name.span()) {
+                let (line, _) = self.loc.line_column(first.start);
+                self.refuse(
+                    name.span(),
+                    format!(
+                        "node name \"{}\" is used twice (first on line {line}); \
+                         each node needs its own `uname -n`",
+                        name.get_ref()
+                    ),
+                );
+            }
+            if node.peer_addresses.is_empty() {
+                self.refuse(
+                    name.span(),
+                    format!(
+                        "node \"{}\" has no peer_addresses; add at least one, \
+                         e.g. peer_addresses = [\"10.0.0.1:7800\"]",
+                        name.get_ref()
+                    ),
+                );
+            }
+        }
+    }
+
+    fn addresses(&mut self, config: &Config) {
+        let mut seen: HashMap<std::net::SocketAddr, Range<usize>> = HashMap::new();
+        for node in config.node.iter().map(Spanned::get_ref) {
+            for addr in node_addresses(node) {
+                if let Some(first) = seen.insert(addr.get_ref().0, addr.span()) {
+                    let (line, column) = self.loc.line_column(first.start);
+                    self.refuse(
+                        addr.span(),
+                        format!(
+                            "address {} is used twice (first at line {line}, column {column}); \
+                             give every peer-link and replication endpoint its own address:port",
+                            addr.get_ref()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn drbd(&mut self, config: &Config) {
+        let drbd = &config.drbd;
+        let expected = format!("/dev/drbd{}", drbd.minor);
+        if drbd.device.get_ref().as_os_str() != expected.as_str() {
+            self.refuse(
+                drbd.device.span(),
+                format!(
+                    "device \"{}\" does not match minor = {}; set device = \"{expected}\" \
+                     or change minor",
+                    drbd.device.get_ref().display(),
+                    drbd.minor
+                ),
+            );
+        }
+        if *drbd.fencing.get_ref() == Fencing::ResourceAndStonith
+            && *drbd.protocol.get_ref() == Protocol::A
+        {
+            self.refuse(
+                drbd.fencing.span(),
+                "fencing \"resource-and-stonith\" cannot be used with protocol \"A\" \
+                 (the DRBD kernel refuses it); set protocol = \"C\" or fencing = \"resource-only\""
+                    .to_string(),
+            );
+        }
+        if let AfterSb0Pri::DiscardNode(name) = drbd.after_sb_0pri.get_ref() {
+            if !config
+                .node
+                .iter()
+                .any(|n| n.get_ref().name.get_ref() == name)
+            {
+                self.refuse(
+                    drbd.after_sb_0pri.span(),
+                    format!(
+                        "after-sb-0pri \"discard-node-{name}\" names no configured node; \
+                         use discard-node-<name> with one of: {}",
+                        node_names(config).join(", ")
+                    ),
+                );
+            }
+        }
+        self.drbd_tuning(config);
+    }
+
+    fn drbd_tuning(&mut self, config: &Config) {
+        let drbd = &config.drbd;
+        if !is_resync_rate(drbd.resync_rate.get_ref()) {
+            self.refuse(
+                drbd.resync_rate.span(),
+                format!(
+                    "resync_rate \"{}\" is not a DRBD rate; write a number of KiB/s with an \
+                     optional K, M or G suffix, e.g. \"100M\"",
+                    drbd.resync_rate.get_ref()
+                ),
+            );
+        }
+        if let Some(alg) = &drbd.verify_alg {
+            let ok = !alg.get_ref().is_empty()
+                && alg
+                    .get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !ok {
+                self.refuse(
+                    alg.span(),
+                    format!(
+                        "verify_alg \"{}\" is not a kernel hash name; use e.g. \"sha256\" or \
+                         \"crc32c\", or remove the key",
+                        alg.get_ref()
+                    ),
+                );
+            }
+        }
+        let ping = *drbd.ping_interval_s.get_ref();
+        if !DRBD_PING_INTERVAL_S.contains(&ping) {
+            self.refuse(
+                drbd.ping_interval_s.span(),
+                format!("ping_interval_s = {ping} is outside DRBD's range; use 1 to 120"),
+            );
+        }
+        let timeout = *drbd.ping_timeout_ms.get_ref();
+        if timeout % 100 != 0 || !DRBD_PING_TIMEOUT_DS.contains(&(timeout / 100)) {
+            self.refuse(
+                drbd.ping_timeout_ms.span(),
+                format!(
+                    "ping_timeout_ms = {timeout} is not what DRBD accepts; use a multiple of \
+                     100 between 100 and 30000"
+                ),
+            );
+        }
+    }
+
+    fn paths(&mut self, config: &Config) {
+        let mut paths = vec![("helpers_dir", &config.helpers_dir)];
+        for node in config.nodes() {
+            paths.push(("backing_disk", &node.backing_disk));
+        }
+        for (key, spanned) in paths {
+            let path = spanned.get_ref();
+            let text = path.to_string_lossy();
+            let plain = !text.contains(|c: char| c.is_whitespace() || "\";{}#".contains(c));
+            if !path.is_absolute() || !plain {
+                self.refuse(
+                    spanned.span(),
+                    format!(
+                        "{key} \"{text}\" must be an absolute path without spaces, quotes, \
+                         braces, ';' or '#', because it is written into the DRBD resource file"
+                    ),
+                );
+            }
+        }
+    }
+
+    fn services(&mut self, config: &Config) {
+        let mountpoint = &config.filesystem.mountpoint;
+        if !mountpoint.get_ref().is_absolute() {
+            self.refuse(
+                mountpoint.span(),
+                format!(
+                    "mountpoint \"{}\" must be an absolute path, e.g. \"/var/lib/mysql-ha\"",
+                    mountpoint.get_ref().display()
+                ),
+            );
+        }
+        let datadir = &config.mysqld.datadir;
+        if !datadir.get_ref().starts_with(mountpoint.get_ref()) {
+            self.refuse(
+                datadir.span(),
+                format!(
+                    "datadir \"{}\" is not under the mountpoint \"{}\"; the data would not be \
+                     replicated; put it inside the mountpoint",
+                    datadir.get_ref().display(),
+                    mountpoint.get_ref().display()
+                ),
+            );
+        }
+        for timeout in [
+            &config.mysqld.start_timeout_ms,
+            &config.mysqld.stop_timeout_ms,
+        ] {
+            if *timeout.get_ref() == 0 {
+                self.refuse(
+                    timeout.span(),
+                    "a mysqld timeout of 0 ms would fail every start or stop; use a few \
+                     seconds at least"
+                        .to_string(),
+                );
+            }
+        }
+        let garp = &config.vip.gratuitous_arp_count;
+        if *garp.get_ref() == 0 {
+            self.refuse(
+                garp.span(),
+                "gratuitous_arp_count = 0 leaves clients on the old MAC for 30 s or more; \
+                 use 1 to 10"
+                    .to_string(),
+            );
+        }
+    }
+
+    fn timings(&mut self, config: &Config) {
+        let heartbeat = &config.timings.heartbeat_interval_ms;
+        let timeout = &config.timings.peer_timeout_ms;
+        if *heartbeat.get_ref() == 0 {
+            self.refuse(
+                heartbeat.span(),
+                "heartbeat_interval_ms must be above 0; 200 is a good start".to_string(),
+            );
+        } else if *timeout.get_ref() < MIN_HEARTBEATS_PER_TIMEOUT * *heartbeat.get_ref() {
+            self.refuse(
+                timeout.span(),
+                format!(
+                    "peer_timeout_ms = {} is less than {MIN_HEARTBEATS_PER_TIMEOUT} heartbeats \
+                     ({} ms each), so one lost packet would look like a dead peer; raise it to \
+                     at least {}",
+                    timeout.get_ref(),
+                    heartbeat.get_ref(),
+                    MIN_HEARTBEATS_PER_TIMEOUT * *heartbeat.get_ref()
+                ),
+            );
+        }
+    }
+}
+
+fn node_addresses(node: &Node) -> impl Iterator<Item = &Spanned<super::model::Address>> {
+    node.peer_addresses
+        .iter()
+        .chain(std::iter::once(&node.replication_address))
+}
+
+pub fn node_names(config: &Config) -> Vec<String> {
+    config
+        .node
+        .iter()
+        .map(|n| n.get_ref().name.get_ref().clone())
+        .collect()
+}
+
+fn is_simple_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn is_host_name(name: &str) -> bool {
+    (1..=253).contains(&name.len())
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+}
+
+fn is_resync_rate(rate: &str) -> bool {
+    let digits = rate.trim_end_matches(['K', 'M', 'G', 'k', 'm', 'g']);
+    let suffixes = rate.len() - digits.len();
+    suffixes <= 1 && !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+}

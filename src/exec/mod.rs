@@ -1,0 +1,6 @@
+//! The only code that touches the host: one file per tool or kernel interface. Everything
+//! here returns `Result`s with typed errors; decisions are taken elsewhere.
+
+pub mod drbdadm;
+pub mod events2;
+pub mod host;

@@ -1,0 +1,23 @@
+//! tandem: high availability for two-node active/passive MySQL on DRBD.
+//!
+//! # Architecture map
+//! - [`config`]: the TOML model, `validate()` with sentence errors at file:line:column, and
+//!   rendering of the DRBD resource file.
+//! - [`drbd`]: pure parsers (`drbdsetup events2`, `/proc/drbd`, `drbdadm` state words) and the
+//!   state model that turns events into old→new changes.
+//! - [`exec`]: the only code that touches the host: `drbdadm`/`drbdsetup` with timeouts and
+//!   typed errors, the supervised events2 child, and host probes used by `tandem check`.
+//!
+//! # The driver loop (contract)
+//! 1. `exec` produces observations (events2 lines, child exits, command outcomes).
+//! 2. Observations are parsed at the edge by pure functions in `drbd`.
+//! 3. The parsed events update the state model, which yields typed changes.
+//! 4. Decisions are taken from those changes by the core (a later milestone); `exec` performs
+//!    the resulting actions and verifies their effect by re-reading state, never by trusting an
+//!    exit code alone.
+
+pub mod check;
+pub mod config;
+pub mod daemon;
+pub mod drbd;
+pub mod exec;

@@ -1,0 +1,151 @@
+//! Config validation: every refusal names the file, line and column, and says how to fix it.
+//! The messages are asserted exactly: they are part of the operator interface.
+
+use std::path::Path;
+use tandem::config::Config;
+
+const EXAMPLE: &str = include_str!("../resources/tandem.toml");
+
+fn refusal(text: &str) -> String {
+    match Config::parse(text, Path::new("/etc/tandem/tandem.toml")) {
+        Ok(_) => panic!("config was accepted:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn edited(from: &str, to: &str) -> String {
+    assert!(EXAMPLE.contains(from), "example has no {from:?}");
+    EXAMPLE.replacen(from, to, 1)
+}
+
+#[test]
+fn the_shipped_example_is_valid() {
+    let config = Config::parse(EXAMPLE, Path::new("resources/tandem.toml")).unwrap();
+    assert_eq!(config.node_names(), ["db-a", "db-b"]);
+    assert_eq!(config.filesystem_device(), Path::new("/dev/drbd0"));
+    assert_eq!(config.peer_of("db-a").unwrap().name.get_ref(), "db-b");
+}
+
+#[test]
+fn unknown_key_gets_did_you_mean() {
+    assert_eq!(
+        refusal(&edited("protocol = \"C\"", "protocl = \"C\"")),
+        "/etc/tandem/tandem.toml:27:1: unknown key `protocl` in [drbd]; did you mean `protocol`?"
+    );
+    assert_eq!(
+        refusal(&edited("name = \"db-b\"", "nmae = \"db-b\"")),
+        "/etc/tandem/tandem.toml:17:1: unknown key `nmae` in [[node]]; did you mean `name`?"
+    );
+}
+
+#[test]
+fn protocol_d_is_refused() {
+    assert_eq!(
+        refusal(&edited("protocol = \"C\"", "protocol = \"D\"")),
+        "/etc/tandem/tandem.toml:27:12: protocol \"D\" is not valid; use one of \"A\", \"B\" \
+         or \"C\" (A: asynchronous, B: memory-synchronous, C: synchronous, the safe default)"
+    );
+}
+
+#[test]
+fn missing_node_is_refused() {
+    let start = EXAMPLE.find("[[node]]\nname = \"db-b\"").unwrap();
+    let end = EXAMPLE.find("[drbd]").unwrap();
+    let text = format!("{}{}", &EXAMPLE[..start], &EXAMPLE[end..]);
+    assert_eq!(
+        refusal(&text),
+        "/etc/tandem/tandem.toml:10:1: exactly 2 [[node]] tables are needed, found 1; describe \
+         both machines, each with name, peer_addresses, replication_address and backing_disk"
+    );
+}
+
+#[test]
+fn duplicate_address_is_refused() {
+    assert_eq!(
+        refusal(&edited(
+            "replication_address = \"10.0.1.2:7789\"",
+            "replication_address = \"10.0.1.1:7789\""
+        )),
+        "/etc/tandem/tandem.toml:19:23: address 10.0.1.1:7789 is used twice (first at line 13, \
+         column 23); give every peer-link and replication endpoint its own address:port"
+    );
+}
+
+#[test]
+fn stonith_fencing_with_protocol_a_is_refused() {
+    let text = edited("protocol = \"C\"", "protocol = \"A\"").replacen(
+        "fencing = \"resource-only\"",
+        "fencing = \"resource-and-stonith\"",
+        1,
+    );
+    assert_eq!(
+        refusal(&text),
+        "/etc/tandem/tandem.toml:28:11: fencing \"resource-and-stonith\" cannot be used with \
+         protocol \"A\" (the DRBD kernel refuses it); set protocol = \"C\" or fencing = \
+         \"resource-only\""
+    );
+    // B and C are fine with stonith fencing.
+    let text = text.replacen("protocol = \"A\"", "protocol = \"B\"", 1);
+    Config::parse(&text, Path::new("x.toml")).unwrap();
+}
+
+#[test]
+fn discard_node_must_name_a_node() {
+    assert_eq!(
+        refusal(&edited(
+            "after_sb_0pri = \"disconnect\"",
+            "after_sb_0pri = \"discard-node-db-c\""
+        )),
+        "/etc/tandem/tandem.toml:29:17: after-sb-0pri \"discard-node-db-c\" names no configured \
+         node; use discard-node-<name> with one of: db-a, db-b"
+    );
+}
+
+#[test]
+fn malformed_values_are_refused_where_they_stand() {
+    assert_eq!(
+        refusal(&edited("\"10.0.1.1:7789\"", "\"10.0.1.1\"")),
+        "/etc/tandem/tandem.toml:13:23: \"10.0.1.1\" is not an IP address with a port; write it \
+         as \"10.0.0.1:7789\" (IPv6: \"[fd00::1]:7789\")"
+    );
+    assert_eq!(
+        refusal(&edited("\"10.0.0.100/24\"", "\"10.0.0.100/33\"")),
+        "/etc/tandem/tandem.toml:54:11: \"10.0.0.100/33\" is not ADDRESS/PREFIX; write it as \
+         \"10.0.0.100/24\""
+    );
+    assert_eq!(
+        refusal(&edited("interface = \"eth0\"\n", "")),
+        "/etc/tandem/tandem.toml:53:1: missing key `interface` in [vip]; add it \
+         (docs/configuration.md describes every key)"
+    );
+}
+
+#[test]
+fn every_semantic_problem_is_reported_at_once() {
+    let text = edited("peer_timeout_ms = 1500", "peer_timeout_ms = 300")
+        .replacen("device = \"/dev/drbd0\"", "device = \"/dev/drbd1\"", 1)
+        .replacen(
+            "datadir = \"/var/lib/mysql-ha/data\"",
+            "datadir = \"/srv/x\"",
+            1,
+        );
+    assert_eq!(
+        refusal(&text),
+        "/etc/tandem/tandem.toml:24:10: device \"/dev/drbd1\" does not match minor = 0; set \
+         device = \"/dev/drbd0\" or change minor\n\
+         /etc/tandem/tandem.toml:45:11: datadir \"/srv/x\" is not under the mountpoint \
+         \"/var/lib/mysql-ha\"; the data would not be replicated; put it inside the mountpoint\n\
+         /etc/tandem/tandem.toml:61:19: peer_timeout_ms = 300 is less than 3 heartbeats (200 ms \
+         each), so one lost packet would look like a dead peer; raise it to at least 600"
+    );
+}
+
+#[test]
+fn unreadable_file_says_what_to_do() {
+    let err = Config::load(Path::new("/nonexistent/tandem.toml")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot read /nonexistent/tandem.toml: No such file or directory (os error 2); create \
+         it from resources/tandem.toml or pass --config PATH"
+    );
+}
