@@ -83,12 +83,14 @@ fn this_node(config: &Config, lines: &mut Vec<CheckLine>) -> Option<String> {
 }
 
 async fn drbd_checks(config: &Config, config_path: &Path, is_node: bool) -> Vec<CheckLine> {
-    let rendered = render::drbd_resource(config, &config_path.display().to_string());
+    let Some(rendered) = render::drbd_resource(config, &config_path.display().to_string()) else {
+        return vec![pass("storage is shared-disk: no DRBD resource to check")];
+    };
     let file = match host::temp_file_with(&rendered) {
         Ok(file) => file,
         Err(e) => return vec![fail(format!("cannot write the rendered DRBD file: {e}"))],
     };
-    let mut drbdadm = Drbdadm::new(config.drbd.resource.get_ref());
+    let mut drbdadm = Drbdadm::new(config.drbd_resource().unwrap_or_default());
     drbdadm.config_file = Some(file.path().to_path_buf());
     let mut note = "";
     if !host::drbd_module_loaded() {

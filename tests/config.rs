@@ -149,3 +149,47 @@ fn unreadable_file_says_what_to_do() {
          it from resources/tandem.toml or pass --config PATH"
     );
 }
+
+/// The example turned into a shared-disk config: no [drbd], an explicit device.
+fn shared_disk() -> String {
+    let start = EXAMPLE.find("[drbd]").unwrap();
+    let end = EXAMPLE.find("[filesystem]").unwrap();
+    let text = format!("{}{}", &EXAMPLE[..start], &EXAMPLE[end..]);
+    text.replacen(
+        "cluster = \"prod-db\"",
+        "cluster = \"prod-db\"\nstorage = \"shared-disk\"",
+        1,
+    )
+    .replacen("[filesystem]", "[filesystem]\ndevice = \"/dev/sdb\"", 1)
+}
+
+#[test]
+fn shared_disk_storage_needs_a_device_and_no_drbd() {
+    let config = Config::parse(&shared_disk(), Path::new("x.toml")).unwrap();
+    assert_eq!(config.filesystem_device(), Path::new("/dev/sdb"));
+    assert_eq!(config.drbd_resource(), None);
+    assert_eq!(
+        refusal(&shared_disk().replacen("device = \"/dev/sdb\"\n", "", 1)),
+        "/etc/tandem/tandem.toml:5:11: storage = \"shared-disk\" needs [filesystem] device, the \
+         shared LUN's path, e.g. device = \"/dev/disk/by-id/wwn-0x5000c500a1b2c3d4\""
+    );
+    assert_eq!(
+        refusal(&shared_disk().replacen(
+            "[filesystem]",
+            "[drbd]\nresource = \"r0\"\n[filesystem]",
+            1
+        )),
+        "/etc/tandem/tandem.toml:24:12: [drbd] is set but storage = \"shared-disk\" does not use \
+         DRBD; remove [drbd], or set storage = \"drbd\""
+    );
+    assert_eq!(
+        refusal(&shared_disk().replacen("\"shared-disk\"", "\"drbd\"", 1)),
+        "/etc/tandem/tandem.toml:5:11: storage = \"drbd\" needs a [drbd] table; add one (see \
+         resources/tandem.toml), or set storage = \"shared-disk\" for a SAN LUN"
+    );
+    assert_eq!(
+        refusal(&shared_disk().replacen("\"shared-disk\"", "\"san\"", 1)),
+        "/etc/tandem/tandem.toml:5:11: storage \"san\" is not valid; use one of \"drbd\" or \
+         \"shared-disk\" (\"shared-disk\" is safe only with fencing: both nodes see the disk)"
+    );
+}

@@ -24,9 +24,9 @@ fn config_with(extra: &[(&str, String)]) -> (Config, String) {
 
 /// Runs drbdadm dump and dry-run up on the rendered file; returns the dump.
 async fn accepted_by_drbdadm(config: &Config) -> String {
-    let rendered = render::drbd_resource(config, "test.toml");
+    let rendered = render::drbd_resource(config, "test.toml").unwrap();
     let file = host::temp_file_with(&rendered).unwrap();
-    let mut drbdadm = Drbdadm::new(config.drbd.resource.get_ref());
+    let mut drbdadm = Drbdadm::new(config.drbd_resource().unwrap());
     drbdadm.config_file = Some(file.path().to_path_buf());
     drbdadm.env.push((
         "DRBD_DRIVER_VERSION_OVERRIDE".into(),
@@ -113,7 +113,7 @@ async fn handlers_point_at_the_kernel_helper_shim() {
 #[test]
 fn the_shipped_rendered_example_is_current() {
     let config = Config::parse(EXAMPLE, Path::new("resources/tandem.toml")).unwrap();
-    let rendered = render::drbd_resource(&config, "resources/tandem.toml");
+    let rendered = render::drbd_resource(&config, "resources/tandem.toml").unwrap();
     if std::env::var_os("TANDEM_BLESS").is_some() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("resources/r0.res");
         std::fs::write(path, &rendered).unwrap();

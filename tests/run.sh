@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages, all with --no-install-recommends (drbd-utils would pull exim4 otherwise).
-PACKAGES=(drbd-utils mariadb-server mariadb-client iproute2 e2fsprogs iputils-arping
+PACKAGES=(drbd-utils mariadb-server mariadb-client iproute2 e2fsprogs iputils-arping iputils-ping
           busybox-static util-linux procps)
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -65,10 +65,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Drbd(DrbdCommand::Render) => {
             let config = Config::load(&cli.config)?;
-            print!(
-                "{}",
-                render::drbd_resource(&config, &cli.config.display().to_string())
-            );
+            let source = cli.config.display().to_string();
+            let rendered = render::drbd_resource(&config, &source).context(
+                "storage is \"shared-disk\": there is no DRBD resource to render; \
+                 set storage = \"drbd\" and add a [drbd] table to use DRBD",
+            )?;
+            print!("{rendered}");
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -63,7 +63,12 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         });
     }
     let config = Config::load(&args.config)?;
-    let resource = config.drbd.resource.get_ref().clone();
+    let Some(resource) = config.drbd_resource().map(str::to_string) else {
+        anyhow::bail!(
+            "storage is \"shared-disk\": this release of tandemd only follows DRBD state, so \
+             there is nothing to run yet"
+        );
+    };
     tracing::info!(cluster = %config.cluster.get_ref(), %resource, "following DRBD state");
     let command = tandem::exec::events2::Events2Command::drbdsetup(&resource);
     tandem::daemon::follow_drbd(command, &resource)

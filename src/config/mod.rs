@@ -16,7 +16,7 @@ mod words;
 pub use error::{did_you_mean, ConfigError, Problem};
 pub use model::{Address, Config, Drbd, Filesystem, Mysqld, Node, Timings, Vip, VipAddress};
 pub use validate::NODE_COUNT;
-pub use words::{AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, Protocol};
+pub use words::{AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, Protocol, Storage};
 
 use std::path::{Path, PathBuf};
 
@@ -91,10 +91,17 @@ impl Config {
     }
 
     /// The device the filesystem lives on: the configured one, or the DRBD device.
+    /// validate() guarantees one of the two exists.
     pub fn filesystem_device(&self) -> PathBuf {
-        self.filesystem
-            .device
-            .clone()
-            .unwrap_or_else(|| self.drbd.device.get_ref().clone())
+        match (&self.filesystem.device, &self.drbd) {
+            (Some(device), _) => device.clone(),
+            (None, Some(drbd)) => drbd.device.get_ref().clone(),
+            (None, None) => PathBuf::new(),
+        }
+    }
+
+    /// The DRBD resource name, when tandem drives DRBD.
+    pub fn drbd_resource(&self) -> Option<&str> {
+        self.drbd.as_ref().map(|d| d.resource.get_ref().as_str())
     }
 }

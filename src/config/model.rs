@@ -1,7 +1,7 @@
 //! The shape of `tandem.toml`. Every field's doc says why it exists; docs/configuration.md is
 //! the operator's reference for the same keys. Unknown keys are refused everywhere.
 
-use super::words::{AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, Protocol};
+use super::words::{AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, Protocol, Storage};
 use serde::{Deserialize, Deserializer};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -21,10 +21,16 @@ pub struct Config {
     /// resource points its handlers here.
     #[serde(default = "default_helpers_dir")]
     pub helpers_dir: Spanned<PathBuf>,
+    /// `drbd` (the default) or `shared-disk`. Shared-disk is a SAN LUN seen by both nodes:
+    /// safe only with fencing, because nothing in the storage stops a double mount.
+    #[serde(default = "default_storage")]
+    pub storage: Spanned<Storage>,
     /// Exactly two `[[node]]` tables.
     #[serde(default)]
     pub node: Vec<Spanned<Node>>,
-    pub drbd: Drbd,
+    /// The DRBD resource; required with `storage = "drbd"`, refused with shared-disk.
+    #[serde(default)]
+    pub drbd: Option<Drbd>,
     pub filesystem: Filesystem,
     pub mysqld: Mysqld,
     pub vip: Vip,
@@ -44,8 +50,10 @@ pub struct Node {
     pub peer_addresses: Vec<Spanned<Address>>,
     /// DRBD's replication endpoint on this node.
     pub replication_address: Spanned<Address>,
-    /// The block device under DRBD on this node (names may differ between nodes).
-    pub backing_disk: Spanned<PathBuf>,
+    /// The block device under DRBD on this node (names may differ between nodes); required
+    /// with `storage = "drbd"`.
+    #[serde(default)]
+    pub backing_disk: Option<Spanned<PathBuf>>,
 }
 
 /// The single DRBD resource tandem manages.
@@ -95,7 +103,7 @@ pub struct Drbd {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Filesystem {
-    /// Defaults to the DRBD device.
+    /// Defaults to the DRBD device; required with shared-disk storage (the LUN's path).
     #[serde(default)]
     pub device: Option<PathBuf>,
     pub mountpoint: Spanned<PathBuf>,
@@ -128,6 +136,10 @@ pub struct Mysqld {
     /// The server refuses to run as root without it.
     #[serde(default = "default_mysqld_user")]
     pub user: String,
+    /// The account tandem's health checks use over the socket; root authenticates by
+    /// `unix_socket` (tandemd runs as root), so no password is stored anywhere.
+    #[serde(default = "default_mysqld_admin_user")]
+    pub admin_user: String,
     /// Crash recovery can take long on a big datadir; only then is a start declared failed.
     #[serde(default = "default_mysqld_start_timeout_ms")]
     pub start_timeout_ms: Spanned<u64>,
@@ -229,6 +241,9 @@ fn unplaced<T>(value: T) -> Spanned<T> {
     Spanned::new(0..0, value)
 }
 
+fn default_storage() -> Spanned<Storage> {
+    unplaced(Storage::Drbd)
+}
 fn default_helpers_dir() -> Spanned<PathBuf> {
     unplaced(PathBuf::from("/usr/lib/tandem/kernel-helpers"))
 }
@@ -276,6 +291,9 @@ fn default_mysqld_port() -> u16 {
 }
 fn default_mysqld_user() -> String {
     "mysql".into()
+}
+fn default_mysqld_admin_user() -> String {
+    "root".into()
 }
 fn default_mysqld_start_timeout_ms() -> Spanned<u64> {
     unplaced(120_000)

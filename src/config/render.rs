@@ -1,7 +1,7 @@
 //! Renders the DRBD 8.4 resource file for a validated config. Pure: text in, text out.
 //! The output is checked in tests by `drbdadm -c FILE dump` and `drbdadm -c FILE -d up`.
 
-use super::model::{Config, Node};
+use super::model::{Config, Drbd, Node};
 use std::fmt::Write;
 
 /// The single shim in `kernel-helpers/`; DRBD runs each handler string through `/bin/sh -c`,
@@ -18,9 +18,10 @@ pub const HANDLERS: &[&str] = &[
     "pri-lost-after-sb",
 ];
 
-/// The resource file, ready for `/etc/drbd.d/<resource>.res`.
-pub fn drbd_resource(config: &Config, source: &str) -> String {
-    let drbd = &config.drbd;
+/// The resource file, ready for `/etc/drbd.d/<resource>.res`; `None` with shared-disk
+/// storage, where there is no DRBD resource.
+pub fn drbd_resource(config: &Config, source: &str) -> Option<String> {
+    let drbd = config.drbd.as_ref()?;
     let mut out = String::new();
     // Writing to a String cannot fail; the results are ignored for that reason only.
     let _ = writeln!(out, "# Rendered by `tandem drbd render` from {source}.");
@@ -33,18 +34,17 @@ pub fn drbd_resource(config: &Config, source: &str) -> String {
         drbd.minor
     );
     let _ = writeln!(out, "  meta-disk {};", drbd.meta_disk);
-    out.push_str(&disk_section(config));
-    out.push_str(&net_section(config));
+    out.push_str(&disk_section(drbd));
+    out.push_str(&net_section(drbd));
     out.push_str(&handlers_section(config));
     for node in config.nodes() {
         out.push_str(&on_section(node));
     }
     out.push_str("}\n");
-    out
+    Some(out)
 }
 
-fn disk_section(config: &Config) -> String {
-    let drbd = &config.drbd;
+fn disk_section(drbd: &Drbd) -> String {
     format!(
         "  disk {{\n    fencing {};\n    c-plan-ahead 0;  # fixed resync rate\n    \
          resync-rate {};\n  }}\n",
@@ -53,8 +53,7 @@ fn disk_section(config: &Config) -> String {
     )
 }
 
-fn net_section(config: &Config) -> String {
-    let drbd = &config.drbd;
+fn net_section(drbd: &Drbd) -> String {
     let mut out = String::from("  net {\n");
     let _ = writeln!(out, "    protocol {};", drbd.protocol.get_ref());
     let _ = writeln!(out, "    after-sb-0pri {};", drbd.after_sb_0pri.get_ref());
@@ -84,11 +83,15 @@ fn handlers_section(config: &Config) -> String {
 }
 
 fn on_section(node: &Node) -> String {
+    let disk = node
+        .backing_disk
+        .as_ref()
+        .map_or(String::new(), |d| d.get_ref().display().to_string());
     let address = node.replication_address.get_ref();
     let family = if address.0.is_ipv6() { "ipv6 " } else { "" };
     format!(
         "  on {} {{\n    disk    {};\n    address {family}{address};\n  }}\n",
         node.name.get_ref(),
-        node.backing_disk.get_ref().display(),
+        disk,
     )
 }

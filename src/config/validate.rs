@@ -3,7 +3,7 @@
 
 use super::error::{Locator, Problem};
 use super::model::{Config, Node};
-use super::words::{AfterSb0Pri, Fencing, Protocol};
+use super::words::{AfterSb0Pri, Fencing, Protocol, Storage};
 use std::collections::HashMap;
 use std::ops::Range;
 use toml::Spanned;
@@ -40,6 +40,7 @@ impl<'a> Checker<'a> {
 
     pub fn run(mut self, config: &Config) -> Vec<Problem> {
         self.names(config);
+        self.storage(config);
         self.nodes(config);
         self.addresses(config);
         self.drbd(config);
@@ -62,7 +63,8 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
-        let resource = &config.drbd.resource;
+        let Some(drbd) = &config.drbd else { return };
+        let resource = &drbd.resource;
         if !is_simple_name(resource.get_ref()) {
             self.refuse(
                 resource.span(),
@@ -72,6 +74,31 @@ impl<'a> Checker<'a> {
                     resource.get_ref()
                 ),
             );
+        }
+    }
+
+    fn storage(&mut self, config: &Config) {
+        let storage = &config.storage;
+        match (storage.get_ref(), &config.drbd) {
+            (Storage::Drbd, None) => self.refuse(
+                storage.span(),
+                "storage = \"drbd\" needs a [drbd] table; add one (see resources/tandem.toml), \
+                 or set storage = \"shared-disk\" for a SAN LUN"
+                    .to_string(),
+            ),
+            (Storage::SharedDisk, Some(drbd)) => self.refuse(
+                drbd.resource.span(),
+                "[drbd] is set but storage = \"shared-disk\" does not use DRBD; remove [drbd], \
+                 or set storage = \"drbd\""
+                    .to_string(),
+            ),
+            (Storage::SharedDisk, None) if config.filesystem.device.is_none() => self.refuse(
+                storage.span(),
+                "storage = \"shared-disk\" needs [filesystem] device, the shared LUN's path, \
+                 e.g. device = \"/dev/disk/by-id/wwn-0x5000c500a1b2c3d4\""
+                    .to_string(),
+            ),
+            _ => {}
         }
     }
 
@@ -112,6 +139,16 @@ impl<'a> Checker<'a> {
                     ),
                 );
             }
+            if *config.storage.get_ref() == Storage::Drbd && node.backing_disk.is_none() {
+                self.refuse(
+                    name.span(),
+                    format!(
+                        "node \"{}\" has no backing_disk; storage = \"drbd\" needs the block \
+                         device under DRBD on each node, e.g. backing_disk = \"/dev/vdb\"",
+                        name.get_ref()
+                    ),
+                );
+            }
             if node.peer_addresses.is_empty() {
                 self.refuse(
                     name.span(),
@@ -145,7 +182,7 @@ impl<'a> Checker<'a> {
     }
 
     fn drbd(&mut self, config: &Config) {
-        let drbd = &config.drbd;
+        let Some(drbd) = &config.drbd else { return };
         let expected = format!("/dev/drbd{}", drbd.minor);
         if drbd.device.get_ref().as_os_str() != expected.as_str() {
             self.refuse(
@@ -184,11 +221,10 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        self.drbd_tuning(config);
+        self.drbd_tuning(drbd);
     }
 
-    fn drbd_tuning(&mut self, config: &Config) {
-        let drbd = &config.drbd;
+    fn drbd_tuning(&mut self, drbd: &super::model::Drbd) {
         if !is_resync_rate(drbd.resync_rate.get_ref()) {
             self.refuse(
                 drbd.resync_rate.span(),
@@ -224,7 +260,7 @@ impl<'a> Checker<'a> {
             );
         }
         let timeout = *drbd.ping_timeout_ms.get_ref();
-        if timeout % 100 != 0 || !DRBD_PING_TIMEOUT_DS.contains(&(timeout / 100)) {
+        if !timeout.is_multiple_of(100) || !DRBD_PING_TIMEOUT_DS.contains(&(timeout / 100)) {
             self.refuse(
                 drbd.ping_timeout_ms.span(),
                 format!(
@@ -238,7 +274,9 @@ impl<'a> Checker<'a> {
     fn paths(&mut self, config: &Config) {
         let mut paths = vec![("helpers_dir", &config.helpers_dir)];
         for node in config.nodes() {
-            paths.push(("backing_disk", &node.backing_disk));
+            if let Some(disk) = &node.backing_disk {
+                paths.push(("backing_disk", disk));
+            }
         }
         for (key, spanned) in paths {
             let path = spanned.get_ref();

@@ -75,6 +75,19 @@ pub fn quoted_list(words: &[&str]) -> String {
 }
 
 word_enum!(
+    /// Where the data lives, and so whether tandem drives DRBD.
+    Storage, "storage",
+    " (\"shared-disk\" is safe only with fencing: both nodes see the disk)",
+    {
+        /// A DRBD resource replicates the data between the nodes' own disks.
+        Drbd => "drbd",
+        /// Both nodes see one disk (a SAN LUN); the storage step is a no-op, and only
+        /// fencing keeps the other node from mounting it at the same time.
+        SharedDisk => "shared-disk",
+    }
+);
+
+word_enum!(
     /// DRBD replication protocol: when a write counts as complete.
     Protocol, "protocol",
     " (A: asynchronous, B: memory-synchronous, C: synchronous, the safe default)",

@@ -3,4 +3,6 @@
 
 pub mod drbdadm;
 pub mod events2;
+pub mod holders;
 pub mod host;
+pub mod mount;

@@ -1,0 +1,6 @@
+//! Host lab: real kernel mounts, real MariaDB and real netlink, in network and mount
+//! namespaces that each test creates and removes (see fixture.rs). Needs root.
+
+mod fixture;
+mod lab;
+mod mount;
