@@ -39,7 +39,7 @@ fn script(body: &str) -> tempfile::TempPath {
 fn alive(pid: i32) -> bool {
     // A killed child may linger as a zombie until reaped; that counts as dead.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.split_whitespace().nth(2).is_some_and(|s| s == "Z"),
+        Ok(stat) => stat.split_whitespace().nth(2).is_none_or(|s| s != "Z"),
         Err(_) => false,
     }
 }
