@@ -5,6 +5,8 @@
 //!
 //! The fixture refuses to run anything outside its own namespaces: `LabNode::run` checks, after
 //! entering, that the thread's network namespace is the lab's and not the host's.
+// Each test module uses a different part of the fixture.
+#![allow(dead_code)]
 
 use std::future::Future;
 use std::os::fd::AsFd;

@@ -72,17 +72,23 @@ fn cleanup_leaves_nothing_even_after_a_failed_test() {
             ],
         );
         let dir = lab.dir.display().to_string();
-        remembered = Some((lab.id.clone(), dir.clone(), sleeper.id() as i32));
+        remembered = Some((lab.id.clone(), dir.clone(), sleeper));
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert!(!traces(&lab.id, &dir).is_empty());
         panic!("deliberate failure inside a lab");
     }));
     assert!(result.is_err());
-    let (id, dir, pid) = remembered.unwrap();
+    let (id, dir, mut sleeper) = remembered.unwrap();
     assert_eq!(traces(&id, &dir), Vec::<String>::new());
-    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.contains(") Z "))
-        .unwrap_or(false);
-    assert!(!alive, "process {pid} survived the lab");
+    // Killed by the lab's cleanup: it has already exited, by SIGKILL.
+    let status = sleeper.try_wait().unwrap().or_else(|| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        sleeper.try_wait().unwrap()
+    });
+    let status = status.expect("the process survived the lab");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
     assert!(!std::path::Path::new(&dir).exists());
 }
