@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # System packages, all with --no-install-recommends (drbd-utils would pull exim4 otherwise).
 PACKAGES=(drbd-utils mariadb-server mariadb-client iproute2 e2fsprogs iputils-arping iputils-ping
-          busybox-static util-linux procps)
+          busybox-static util-linux procps python3)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,5 +23,6 @@ if [ -f "$HOME/.cargo/env" ]; then
     . "$HOME/.cargo/env"
 fi
 
-echo "== layer 1: unit tests, parsers on real DRBD captures, config, rendering via drbdadm"
+echo "== layers 1 and 3: unit tests, parsers on real DRBD captures, config, rendering via drbdadm,"
+echo "   and the host lab (namespaces, loop disks, real mounts, MariaDB and netlink)"
 cargo test --all-targets --locked

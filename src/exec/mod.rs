@@ -1,8 +1,11 @@
 //! The only code that touches the host: one file per tool or kernel interface. Everything
 //! here returns `Result`s with typed errors; decisions are taken elsewhere.
 
+pub mod arp;
 pub mod drbdadm;
 pub mod events2;
 pub mod holders;
 pub mod host;
 pub mod mount;
+pub mod mysqld;
+pub mod vip;

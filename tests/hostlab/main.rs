@@ -1,6 +1,12 @@
 //! Host lab: real kernel mounts, real MariaDB and real netlink, in network and mount
 //! namespaces that each test creates and removes (see fixture.rs). Needs root.
 
+mod bench;
+mod chain;
+mod client;
+mod failover;
 mod fixture;
 mod lab;
 mod mount;
+mod mysqld;
+mod vip;
