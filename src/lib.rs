@@ -3,6 +3,9 @@
 //! # Architecture map
 //! - [`config`]: the TOML model, `validate()` with sentence errors at file:line:column, and
 //!   rendering of the DRBD resource file.
+//! - [`core`]: the pure decision state machine (`step`, `tick`, `ready`, `advance`): inputs in,
+//!   actions out, one sentence of why per decision; tested by transcripts and a seeded
+//!   random-fault simulation.
 //! - [`drbd`]: pure parsers (`drbdsetup events2`, `/proc/drbd`, `drbdadm` state words) and the
 //!   state model that turns events into old→new changes.
 //! - [`exec`]: the only code that touches the host: `drbdadm`/`drbdsetup` with timeouts and
@@ -18,6 +21,7 @@
 
 pub mod check;
 pub mod config;
+pub mod core;
 pub mod daemon;
 pub mod drbd;
 pub mod exec;

@@ -1,0 +1,122 @@
+//! What the core asks the daemon to do. Actions are data; `exec/` performs them and reports
+//! back through `Input::Done`.
+
+use super::input::PeerMessage;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One step of the start or stop chain, or a DRBD operation. At most one is in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Step {
+    /// `drbdadm primary` (`force` only on an operator's forced promote).
+    Promote {
+        force: bool,
+    },
+    Mount,
+    StartMysqld,
+    AddVip,
+    RemoveVip,
+    StopMysqld,
+    Umount,
+    /// `drbdadm secondary`.
+    Demote,
+    /// `drbdadm secondary --force`, after a failed demote (DRBD 9 only; 8.4 reports failure).
+    ForceDemote,
+    /// The configured self-fence command: the last resort when demotion fails.
+    SelfFence,
+    /// `drbdadm disconnect`: a confirmed-dead peer can still read Connected until ping-timeout,
+    /// and DRBD refuses to promote then.
+    Disconnect,
+    /// `drbdadm outdate` on this node, asked for by the peer's fence-peer.
+    OutdateLocal,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::Promote { force: false } => "promote",
+            Step::Promote { force: true } => "promote --force",
+            Step::Mount => "mount",
+            Step::StartMysqld => "start mysqld",
+            Step::AddVip => "add VIP",
+            Step::RemoveVip => "remove VIP",
+            Step::StopMysqld => "stop mysqld",
+            Step::Umount => "umount",
+            Step::Demote => "demote",
+            Step::ForceDemote => "demote --force",
+            Step::SelfFence => "self-fence",
+            Step::Disconnect => "disconnect DRBD",
+            Step::OutdateLocal => "outdate local disk",
+        })
+    }
+}
+
+/// An event worth keeping in the journal and showing in `tandem history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JournalEvent {
+    Promoted {
+        reason: String,
+    },
+    Demoted {
+        reason: String,
+    },
+    /// An automatic takeover began; its tick feeds the anti-flapping guard.
+    FailoverStarted {
+        reason: String,
+    },
+    SwitchoverStarted {
+        to: String,
+    },
+    Fenced {
+        how: String,
+        result: String,
+    },
+    Refused {
+        request: String,
+        reason: String,
+    },
+    StepFailed {
+        step: Step,
+        error: String,
+    },
+    SplitBrain {
+        detail: String,
+    },
+    Paused,
+    Resumed,
+}
+
+/// The reply to an operator's request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    Accepted(String),
+    Refused(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    Run(Step),
+    PowerFencePeer,
+    Send(PeerMessage),
+    /// Answer a DRBD helper call with its exit code.
+    AnswerHelper {
+        call: u64,
+        code: u8,
+    },
+    Journal(JournalEvent),
+    Reply(Reply),
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Run(step) => write!(f, "run {step}"),
+            Action::PowerFencePeer => f.write_str("power-fence peer"),
+            Action::Send(message) => write!(f, "send {message:?}"),
+            Action::AnswerHelper { call, code } => write!(f, "answer helper call {call}: {code}"),
+            Action::Journal(event) => write!(f, "journal {event:?}"),
+            Action::Reply(Reply::Accepted(text)) => write!(f, "reply accepted: {text}"),
+            Action::Reply(Reply::Refused(text)) => write!(f, "reply refused: {text}"),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Everything the core learns arrives as one [`Input`]: DRBD state, peer messages, operator
+//! requests, DRBD helper calls, the outcomes of the actions it asked for, and child exits.
+
+use super::action::Step;
+use crate::drbd::{ConnectionState, DiskState, Role};
+use serde::{Deserialize, Serialize};
+
+/// The local DRBD resource as the events2 stream shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrbdView {
+    pub role: Role,
+    pub disk: DiskState,
+    pub peer_role: Role,
+    pub peer_disk: DiskState,
+    pub connection: ConnectionState,
+}
+
+impl DrbdView {
+    /// What a node knows before DRBD has said anything.
+    pub fn unknown() -> Self {
+        Self {
+            role: Role::Unknown,
+            disk: DiskState::DUnknown,
+            peer_role: Role::Unknown,
+            peer_disk: DiskState::DUnknown,
+            connection: ConnectionState::StandAlone,
+        }
+    }
+
+    pub fn connected(&self) -> bool {
+        self.connection == ConnectionState::Connected
+    }
+}
+
+/// What the peer says about itself in every heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerView {
+    pub role: Role,
+    pub disk: DiskState,
+    /// All services (mount, mysqld, VIP) are up on the peer.
+    pub active: bool,
+    /// The peer is starting or stopping its services.
+    pub busy: bool,
+    pub paused: bool,
+    pub split_brain: bool,
+}
+
+/// Messages between the two cores, carried by the authenticated peer link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerMessage {
+    /// Sent every heartbeat interval; its arrival is what keeps the peer "heard".
+    Heartbeat(PeerView),
+    /// "I have stopped everything and am Secondary: take over." Switchover and local-failure
+    /// handover both end with it.
+    Handover,
+    /// "Please stop and hand over to me": a switchover asked for on the standby node.
+    StepDown,
+    /// DRBD's fence-peer on the sender: "outdate your disk so that you cannot promote".
+    OutdateRequest {
+        call: u64,
+    },
+    OutdateReply {
+        call: u64,
+        outcome: OutdateOutcome,
+    },
+}
+
+/// The answer to an [`PeerMessage::OutdateRequest`], mapped to DRBD's fence-peer exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OutdateOutcome {
+    /// Exit 4: the peer's disk is now Outdated.
+    Outdated,
+    /// Exit 3: the peer's disk was Inconsistent already.
+    AlreadyInconsistent,
+    /// Exit 6: the peer is Primary and refused.
+    RefusedPrimary,
+}
+
+/// An operator's request, from `tandem` over the control socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Become active here. `force` skips the UpToDate and peer checks: it may lose data.
+    Promote {
+        force: bool,
+    },
+    Demote,
+    /// Move the service to `to` (this node or the peer).
+    Switchover {
+        to: String,
+    },
+    Pause,
+    Resume,
+}
+
+/// A DRBD usermode helper call relayed by `tandem helper NAME`; `call` pairs the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Helper {
+    FencePeer { call: u64 },
+    UnfencePeer { call: u64 },
+    SplitBrain { call: u64 },
+}
+
+/// A service's health as the monitors see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Health {
+    /// mysqld exited (its child exit status, in words).
+    MysqldExited(String),
+    /// mysqld stopped answering `SELECT 1`.
+    MysqldUnhealthy(String),
+    /// The VIP or the mount vanished.
+    Lost(Step),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Input {
+    Drbd(DrbdView),
+    Peer(PeerMessage),
+    Control(Request),
+    Helper(Helper),
+    Health(Health),
+    /// The outcome of the action in flight.
+    Done {
+        step: Step,
+        result: Result<(), String>,
+    },
+    /// The power-fence command ran; `Ok` means the peer is off.
+    PowerFenced(Result<(), String>),
+}

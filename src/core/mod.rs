@@ -1,0 +1,539 @@
+//! The decision core: a pure state machine you step. No I/O, no clock, no sleeping.
+//!
+//! ```text
+//! loop {
+//!     node.step(input);            // 1. feed every input (DRBD, peer, operator, outcomes)
+//!     node.tick();                 // 2. once per tick: time passes, timeouts expire
+//!     let ready = node.ready();    // 3. what to do now, and one sentence of why
+//!     perform(ready.actions);      // 4. the daemon acts (exec/) and reports back as inputs
+//!     node.advance(&ready);        // 5. the core records what it asked for
+//! }
+//! ```
+//! Safety rules (design.md §3) are assertions here, on in release builds: the core never asks
+//! to promote a disk that is not UpToDate (unless an operator forced it), and never while
+//! the peer may be Primary.
+
+pub mod action;
+mod decide;
+pub mod input;
+mod requests;
+pub mod status;
+
+pub use action::{Action, JournalEvent, Reply, Step};
+pub use input::{DrbdView, Health, Helper, Input, OutdateOutcome, PeerMessage, PeerView, Request};
+pub use status::Status;
+
+use crate::drbd::{DiskState, Role};
+use serde::{Deserialize, Serialize};
+
+/// The layers of the start chain, bottom up. Stop goes top down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Layer {
+    Primary,
+    Mount,
+    Mysqld,
+    Vip,
+}
+
+pub const LAYERS: [Layer; 4] = [Layer::Primary, Layer::Mount, Layer::Mysqld, Layer::Vip];
+
+impl Layer {
+    pub fn start(self) -> Step {
+        match self {
+            Layer::Primary => Step::Promote { force: false },
+            Layer::Mount => Step::Mount,
+            Layer::Mysqld => Step::StartMysqld,
+            Layer::Vip => Step::AddVip,
+        }
+    }
+
+    pub fn stop(self) -> Step {
+        match self {
+            Layer::Primary => Step::Demote,
+            Layer::Mount => Step::Umount,
+            Layer::Mysqld => Step::StopMysqld,
+            Layer::Vip => Step::RemoveVip,
+        }
+    }
+}
+
+/// Fixed facts and limits, from the config; counted in ticks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreConfig {
+    pub me: String,
+    pub peer: String,
+    /// `storage = "drbd"`; with shared-disk there is no DRBD role to change.
+    pub drbd: bool,
+    /// The peer is silent after this many ticks without a heartbeat.
+    pub peer_timeout_ticks: u64,
+    /// No automatic failover within this many ticks of the last one.
+    pub flap_guard_ticks: u64,
+    /// mysqld may be restarted this many times within `restart_window_ticks`.
+    pub restart_limit: usize,
+    pub restart_window_ticks: u64,
+    /// A power-fence command is configured.
+    pub power_fence: bool,
+    /// When both nodes are idle and healthy, this one starts the service (the first node in
+    /// the config): a deterministic tie-break.
+    pub preferred: bool,
+}
+
+/// What the core asks for now, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ready {
+    pub actions: Vec<Action>,
+    pub reason: String,
+}
+
+/// What the operator asked for, until it is done or replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OperatorGoal {
+    Active {
+        force: bool,
+    },
+    /// Stay standby; hand over to the peer once stopped.
+    Standby,
+}
+
+/// One node's decision state.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub(crate) cfg: CoreConfig,
+    pub(crate) now: u64,
+    pub(crate) drbd: DrbdView,
+    pub(crate) peer: Option<PeerView>,
+    pub(crate) peer_heard_at: Option<u64>,
+    /// Which layers are up here.
+    pub(crate) up: [bool; 4],
+    pub(crate) in_flight: Option<Step>,
+    pub(crate) fencing_in_flight: bool,
+    pub(crate) paused: bool,
+    pub(crate) split_brain: Option<String>,
+    pub(crate) power_fenced: bool,
+    /// The peer handed over at this tick.
+    pub(crate) handover_at: Option<u64>,
+    /// This node owes the peer a Handover once it is down.
+    pub(crate) handover_owed: bool,
+    /// This node handed over at this tick: it must not start again while the peer takes over.
+    pub(crate) handed_over_at: Option<u64>,
+    pub(crate) operator: Option<OperatorGoal>,
+    pub(crate) last_failover_at: Option<u64>,
+    pub(crate) restarts: Vec<u64>,
+    /// mysqld failed more often than the restart limit allows: give the service away.
+    pub(crate) local_failure: Option<String>,
+    /// A start step failed: do not retry before this tick.
+    pub(crate) start_blocked_until: Option<u64>,
+    /// A stop step failed: the next, harder step to try (demote --force, then self-fence).
+    pub(crate) escalation: Option<Step>,
+    /// When the core started; the peer gets one timeout to be heard before it counts silent.
+    pub(crate) started_at: u64,
+    /// DRBD's fence-peer waits for the peer's answer: (call, asked at tick).
+    pub(crate) fence_call: Option<(u64, u64)>,
+    /// The peer asked this node to outdate itself.
+    pub(crate) outdate_call: Option<u64>,
+    /// Actions produced while handling inputs (replies, helper answers, journal).
+    pub(crate) queued: Vec<Action>,
+}
+
+impl Node {
+    /// A fresh core. `last_failover_ago_ticks` comes from the journal, so that a restart does
+    /// not reset the anti-flapping guard.
+    pub fn new(cfg: CoreConfig, last_failover_ago_ticks: Option<u64>) -> Self {
+        let now = cfg.flap_guard_ticks;
+        Self {
+            last_failover_at: last_failover_ago_ticks.map(|ago| now.saturating_sub(ago)),
+            cfg,
+            now,
+            drbd: DrbdView::unknown(),
+            peer: None,
+            peer_heard_at: None,
+            up: [false; 4],
+            in_flight: None,
+            fencing_in_flight: false,
+            paused: false,
+            split_brain: None,
+            power_fenced: false,
+            handover_at: None,
+            handover_owed: false,
+            handed_over_at: None,
+            operator: None,
+            restarts: Vec::new(),
+            local_failure: None,
+            start_blocked_until: None,
+            escalation: None,
+            started_at: now,
+            fence_call: None,
+            outdate_call: None,
+            queued: Vec::new(),
+        }
+    }
+
+    /// Tells the core what is already running (a restarted daemon adopts, never restarts).
+    pub fn adopt(&mut self, mounted: bool, mysqld: bool, vip: bool) {
+        self.up[1] = mounted;
+        self.up[2] = mysqld;
+        self.up[3] = vip;
+        if !self.cfg.drbd {
+            self.up[0] = mounted;
+        }
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.cfg
+    }
+
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// One tick of time.
+    pub fn tick(&mut self) {
+        self.now += 1;
+        if let Some((call, asked_at)) = self.fence_call {
+            if !self.peer_fresh() || self.now - asked_at > self.cfg.peer_timeout_ticks {
+                // Exit 5: the peer could not be reached to outdate it.
+                self.queued.push(Action::AnswerHelper { call, code: 5 });
+                self.queue_journal(JournalEvent::Fenced {
+                    how: "fence-peer via peer link".into(),
+                    result: "peer unreachable (5)".into(),
+                });
+                self.fence_call = None;
+            }
+        }
+    }
+
+    pub fn step(&mut self, input: Input) {
+        match input {
+            Input::Drbd(view) => self.on_drbd(view),
+            Input::Peer(message) => self.on_peer(message),
+            Input::Control(request) => self.on_request(request),
+            Input::Helper(helper) => self.on_helper(helper),
+            Input::Health(health) => self.on_health(health),
+            Input::Done { step, result } => self.on_done(step, result),
+            Input::PowerFenced(result) => self.on_power_fenced(result),
+        }
+    }
+
+    /// What to do now. Pure: calling it twice gives the same answer.
+    pub fn ready(&self) -> Ready {
+        let decision = self.decide();
+        let mut actions = self.queued.clone();
+        actions.extend(decision.actions);
+        Ready {
+            actions,
+            reason: decision.reason,
+        }
+    }
+
+    /// Records that `ready`'s actions were handed to the daemon.
+    pub fn advance(&mut self, ready: &Ready) {
+        self.queued.clear();
+        for action in &ready.actions {
+            match action {
+                Action::Run(step) => {
+                    let takes_storage = match step {
+                        Step::Promote { force: false } => true,
+                        Step::Mount => !self.cfg.drbd && !self.any_up() && !self.forced(),
+                        _ => false,
+                    };
+                    if takes_storage {
+                        assert!(
+                            self.safe_to_take_over(),
+                            "BUG: promote asked while unsafe: {:?}",
+                            self.drbd
+                        );
+                    }
+                    assert!(self.in_flight.is_none(), "BUG: two actions in flight");
+                    self.in_flight = Some(*step);
+                }
+                Action::PowerFencePeer => self.fencing_in_flight = true,
+                Action::Send(PeerMessage::Handover) => {
+                    self.handover_owed = false;
+                    self.handed_over_at = Some(self.now);
+                    if self.operator == Some(OperatorGoal::Standby) {
+                        self.operator = None;
+                    }
+                    self.local_failure = None;
+                }
+                Action::Journal(JournalEvent::FailoverStarted { .. }) => {
+                    self.last_failover_at = Some(self.now)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub(crate) fn forced(&self) -> bool {
+        matches!(self.operator, Some(OperatorGoal::Active { force: true }))
+    }
+
+    pub(crate) fn queue_journal(&mut self, event: JournalEvent) {
+        self.queued.push(Action::Journal(event));
+    }
+
+    pub(crate) fn peer_fresh(&self) -> bool {
+        self.peer_heard_at
+            .is_some_and(|at| self.now - at <= self.cfg.peer_timeout_ticks)
+    }
+
+    /// The peer's view, if it is fresh.
+    pub(crate) fn fresh_peer(&self) -> Option<&PeerView> {
+        self.peer.as_ref().filter(|_| self.peer_fresh())
+    }
+
+    pub(crate) fn all_up(&self) -> bool {
+        self.up.iter().all(|u| *u)
+    }
+
+    pub(crate) fn any_up(&self) -> bool {
+        self.up.iter().any(|u| *u)
+    }
+
+    fn on_drbd(&mut self, view: DrbdView) {
+        if self.cfg.drbd {
+            self.up[0] = view.role == Role::Primary;
+        }
+        if view.connected() && view.peer_disk == DiskState::UpToDate {
+            // Reconnected and in sync: whatever fencing said about the peer is history.
+            self.power_fenced = false;
+        }
+        self.drbd = view;
+    }
+
+    fn on_peer(&mut self, message: PeerMessage) {
+        self.peer_heard_at = Some(self.now);
+        match message {
+            PeerMessage::Heartbeat(view) => {
+                if view.role == Role::Primary || view.active {
+                    self.handover_at = None;
+                }
+                self.peer = Some(view);
+            }
+            PeerMessage::Handover => self.handover_at = Some(self.now),
+            PeerMessage::StepDown => {
+                if self.any_up() {
+                    self.operator = Some(OperatorGoal::Standby);
+                    self.handover_owed = true;
+                    self.queue_journal(JournalEvent::SwitchoverStarted {
+                        to: self.cfg.peer.clone(),
+                    });
+                }
+            }
+            PeerMessage::OutdateRequest { call } => self.on_outdate_request(call),
+            PeerMessage::OutdateReply { call, outcome } => {
+                if let Some((pending, _)) = self.fence_call.filter(|(c, _)| *c == call) {
+                    let code = match outcome {
+                        OutdateOutcome::Outdated => 4,
+                        OutdateOutcome::AlreadyInconsistent => 3,
+                        OutdateOutcome::RefusedPrimary => 6,
+                    };
+                    self.queued.push(Action::AnswerHelper {
+                        call: pending,
+                        code,
+                    });
+                    self.queue_journal(JournalEvent::Fenced {
+                        how: "fence-peer via peer link".into(),
+                        result: format!("{outcome:?} ({code})"),
+                    });
+                    self.fence_call = None;
+                }
+            }
+        }
+    }
+
+    fn on_outdate_request(&mut self, call: u64) {
+        let outcome = if self.drbd.role == Role::Primary || self.up[0] {
+            Some(OutdateOutcome::RefusedPrimary)
+        } else if self.drbd.disk == DiskState::Inconsistent {
+            Some(OutdateOutcome::AlreadyInconsistent)
+        } else if self.drbd.disk == DiskState::Outdated {
+            Some(OutdateOutcome::Outdated)
+        } else {
+            None
+        };
+        match outcome {
+            Some(outcome) => self
+                .queued
+                .push(Action::Send(PeerMessage::OutdateReply { call, outcome })),
+            // The disk must be outdated first: decide() runs OutdateLocal, then replies.
+            None => self.outdate_call = Some(call),
+        }
+    }
+
+    fn on_helper(&mut self, helper: Helper) {
+        match helper {
+            Helper::FencePeer { call } => {
+                if self.power_fenced {
+                    self.queued.push(Action::AnswerHelper { call, code: 7 });
+                } else if self.peer_fresh() {
+                    self.queued
+                        .push(Action::Send(PeerMessage::OutdateRequest { call }));
+                    self.fence_call = Some((call, self.now));
+                } else {
+                    self.queued.push(Action::AnswerHelper { call, code: 5 });
+                    self.queue_journal(JournalEvent::Fenced {
+                        how: "fence-peer".into(),
+                        result: "peer silent: unreachable (5)".into(),
+                    });
+                }
+            }
+            Helper::UnfencePeer { call } => {
+                self.queued.push(Action::AnswerHelper { call, code: 0 })
+            }
+            Helper::SplitBrain { call } => {
+                let detail = "DRBD reported split-brain; the connection was dropped".to_string();
+                self.split_brain = Some(detail.clone());
+                self.queue_journal(JournalEvent::SplitBrain { detail });
+                self.queued.push(Action::AnswerHelper { call, code: 0 });
+            }
+        }
+    }
+
+    fn on_health(&mut self, health: Health) {
+        let (layer, what) = match &health {
+            Health::MysqldExited(how) => (Layer::Mysqld, format!("mysqld {how}")),
+            Health::MysqldUnhealthy(why) => (Layer::Mysqld, format!("mysqld unhealthy: {why}")),
+            Health::Lost(step) => (
+                if *step == Step::AddVip {
+                    Layer::Vip
+                } else {
+                    Layer::Mount
+                },
+                format!("{step} lost"),
+            ),
+        };
+        let index = layer as usize;
+        if !self.up[index] {
+            return;
+        }
+        self.up[index] = false;
+        self.restarts
+            .retain(|at| self.now - at < self.cfg.restart_window_ticks);
+        if self.restarts.len() >= self.cfg.restart_limit {
+            let why = format!(
+                "{what}, and it failed {} times within the restart window",
+                self.restarts.len() + 1
+            );
+            // Moving the service is an automatic failover: journaled, and rate-limited.
+            self.queue_journal(JournalEvent::FailoverStarted {
+                reason: format!("local failure: {why}"),
+            });
+            self.local_failure = Some(why);
+            self.handover_owed = true;
+        } else {
+            self.restarts.push(self.now);
+        }
+        self.queue_journal(JournalEvent::StepFailed {
+            step: layer.start(),
+            error: what,
+        });
+    }
+
+    fn on_done(&mut self, step: Step, result: Result<(), String>) {
+        if self.in_flight != Some(step) {
+            return; // a late outcome of an action the core no longer waits for
+        }
+        self.in_flight = None;
+        match result {
+            Ok(()) => self.on_step_ok(step),
+            Err(error) => self.on_step_failed(step, error),
+        }
+    }
+
+    fn on_step_ok(&mut self, step: Step) {
+        if step == Step::SelfFence {
+            self.escalation = None;
+        }
+        for (index, layer) in LAYERS.iter().enumerate() {
+            if layer.start() == step || (index == 0 && matches!(step, Step::Promote { .. })) {
+                self.up[index] = true;
+            } else if layer.stop() == step || (index == 0 && step == Step::ForceDemote) {
+                self.up[index] = false;
+            }
+        }
+        if !self.cfg.drbd {
+            // Shared-disk: holding the mount is what "Primary" means.
+            self.up[0] = self.up[1];
+        }
+        match step {
+            Step::Promote { .. } => {
+                self.queue_journal(JournalEvent::Promoted {
+                    reason: "DRBD role is Primary".into(),
+                });
+                self.handover_at = None;
+            }
+            Step::Demote | Step::ForceDemote => {
+                self.escalation = None;
+                self.queue_journal(JournalEvent::Demoted {
+                    reason: "DRBD role is Secondary".into(),
+                });
+            }
+            Step::OutdateLocal => {
+                if let Some(call) = self.outdate_call.take() {
+                    self.queued.push(Action::Send(PeerMessage::OutdateReply {
+                        call,
+                        outcome: OutdateOutcome::Outdated,
+                    }));
+                }
+            }
+            Step::AddVip if matches!(self.operator, Some(OperatorGoal::Active { .. })) => {
+                self.operator = None;
+            }
+            _ => {}
+        }
+    }
+
+    fn on_step_failed(&mut self, step: Step, error: String) {
+        self.queue_journal(JournalEvent::StepFailed {
+            step,
+            error: error.clone(),
+        });
+        let is_start = LAYERS.iter().any(|l| l.start() == step);
+        if is_start {
+            // Roll back what was started, and do not retry at once.
+            self.start_blocked_until = Some(self.now + self.cfg.peer_timeout_ticks * 2);
+        } else if step == Step::OutdateLocal {
+            self.outdate_call = None;
+        } else {
+            self.escalation = match step {
+                Step::Demote if self.cfg.drbd => Some(Step::ForceDemote),
+                Step::SelfFence | Step::Disconnect => None,
+                _ => Some(Step::SelfFence),
+            };
+        }
+    }
+
+    fn on_power_fenced(&mut self, result: Result<(), String>) {
+        self.fencing_in_flight = false;
+        self.power_fenced = result.is_ok();
+        self.queue_journal(JournalEvent::Fenced {
+            how: "power fence".into(),
+            result: match result {
+                Ok(()) => "peer powered off".into(),
+                Err(e) => format!("failed: {e}"),
+            },
+        });
+    }
+
+    /// May this node take the service now without risking two writers? One of: the peer is
+    /// confirmed Secondary (peer link, or DRBD while connected), its disk is outdated, or it
+    /// was power-fenced; and it must not be known Primary.
+    pub(crate) fn safe_to_take_over(&self) -> bool {
+        let peer_says_primary = self
+            .fresh_peer()
+            .is_some_and(|p| p.role == Role::Primary || p.active);
+        if self.drbd.peer_role == Role::Primary || peer_says_primary {
+            return false;
+        }
+        if self.cfg.drbd && self.drbd.disk != DiskState::UpToDate {
+            return false;
+        }
+        let confirmed_secondary = self.fresh_peer().is_some_and(|p| p.role == Role::Secondary)
+            || (self.drbd.connected() && self.drbd.peer_role == Role::Secondary);
+        let outdated = matches!(
+            self.drbd.peer_disk,
+            DiskState::Outdated | DiskState::Inconsistent
+        );
+        confirmed_secondary || (self.cfg.drbd && outdated) || self.power_fenced
+    }
+}

@@ -1,0 +1,66 @@
+//! What a node says about itself: the heartbeat view for the peer, and the status the
+//! operator reads in `tandem status`.
+
+use super::{Layer, Node, PeerView, LAYERS};
+use crate::drbd::{DiskState, Role};
+use serde::{Deserialize, Serialize};
+
+/// One node's status, as `tandem status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub node: String,
+    pub peer: String,
+    pub role: Role,
+    pub disk: DiskState,
+    pub peer_disk: DiskState,
+    pub connection: String,
+    /// Each layer of the chain and whether it is up.
+    pub services: Vec<(String, bool)>,
+    pub in_flight: Option<String>,
+    pub peer_heard: bool,
+    pub paused: bool,
+    pub split_brain: Option<String>,
+    /// The current decision's sentence.
+    pub reason: String,
+}
+
+impl Node {
+    /// The heartbeat payload. With shared-disk storage, "Primary" means holding the mount.
+    pub fn view(&self) -> PeerView {
+        let role = if self.cfg.drbd {
+            self.drbd.role.clone()
+        } else if self.up[Layer::Mount as usize] {
+            Role::Primary
+        } else {
+            Role::Secondary
+        };
+        PeerView {
+            role,
+            disk: self.drbd.disk.clone(),
+            active: self.all_up(),
+            busy: self.in_flight.is_some() || (self.any_up() && !self.all_up()),
+            paused: self.paused,
+            split_brain: self.split_brain.is_some(),
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        Status {
+            node: self.cfg.me.clone(),
+            peer: self.cfg.peer.clone(),
+            role: self.drbd.role.clone(),
+            disk: self.drbd.disk.clone(),
+            peer_disk: self.drbd.peer_disk.clone(),
+            connection: self.drbd.connection.to_string(),
+            services: LAYERS
+                .iter()
+                .map(|l| (format!("{l:?}"), self.up[*l as usize]))
+                .collect(),
+            in_flight: self.in_flight.map(|s| s.to_string()),
+            peer_heard: self.peer_fresh(),
+            paused: self.paused,
+            split_brain: self.split_brain.clone(),
+            reason: self.decide().reason,
+        }
+    }
+}

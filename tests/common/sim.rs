@@ -1,0 +1,420 @@
+//! A deterministic two-node cluster around two real cores: a model of DRBD (roles, disks,
+//! replication, fence-peer calls), a peer link that can be cut or lose messages, services
+//! that take ticks to start, nodes that crash or get power-fenced. It checks the safety
+//! invariants after every tick. A fake, for the decision core only: the same features are
+//! tested on real parts in the host and VM labs.
+// Shared by two test crates; each uses a different part.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use tandem::core::{Action, CoreConfig, DrbdView, Health, Helper, Input, Node, PeerMessage, Step};
+use tandem::drbd::{ConnectionState, DiskState, Role};
+
+pub const NAMES: [&str; 2] = ["a", "b"];
+
+/// A small deterministic PRNG (xorshift64*), so a seed replays a schedule exactly.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+pub struct SimNode {
+    pub core: Node,
+    pub alive: bool,
+    pub role: Role,
+    pub disk: DiskState,
+    /// Writes made while Primary; a node behind its peer is stale.
+    pub generation: u64,
+    /// `drbdadm disconnect` was run: no reconnect until the peer reboots.
+    pub standalone: bool,
+    /// The step in flight and the tick it completes.
+    pub pending: Option<(Step, u64)>,
+    /// A promote waiting for DRBD's fence-peer answer: the helper call id.
+    pub fence_wait: Option<u64>,
+    last_view: Option<DrbdView>,
+}
+
+pub struct Cluster {
+    pub nodes: [SimNode; 2],
+    pub now: u64,
+    pub peer_link: bool,
+    pub repl_link: bool,
+    /// Percent of peer messages lost (random simulation).
+    pub loss_percent: u64,
+    pub power_fence: bool,
+    in_transit: VecDeque<(usize, u64, PeerMessage)>,
+    pub rng: Rng,
+    /// Notable events, in order: what transcripts print.
+    pub log: Vec<String>,
+    next_call: u64,
+    last_reason: [String; 2],
+    pub split_brain: bool,
+    was_connected: bool,
+}
+
+pub fn core_config(index: usize, power_fence: bool) -> CoreConfig {
+    CoreConfig {
+        me: NAMES[index].into(),
+        peer: NAMES[1 - index].into(),
+        drbd: true,
+        peer_timeout_ticks: 5,
+        flap_guard_ticks: 100,
+        restart_limit: 2,
+        restart_window_ticks: 50,
+        power_fence,
+        preferred: index == 0,
+    }
+}
+
+impl Cluster {
+    pub fn new(seed: u64, power_fence: bool) -> Self {
+        let node = |i| SimNode {
+            core: Node::new(core_config(i, power_fence), None),
+            alive: true,
+            role: Role::Secondary,
+            disk: DiskState::UpToDate,
+            generation: 0,
+            standalone: false,
+            pending: None,
+            fence_wait: None,
+            last_view: None,
+        };
+        Self {
+            nodes: [node(0), node(1)],
+            now: 0,
+            peer_link: true,
+            repl_link: true,
+            loss_percent: 0,
+            power_fence,
+            in_transit: VecDeque::new(),
+            rng: Rng::new(seed),
+            log: Vec::new(),
+            next_call: 1,
+            last_reason: [String::new(), String::new()],
+            split_brain: false,
+            was_connected: true,
+        }
+    }
+
+    pub fn connected(&self) -> bool {
+        self.repl_link && self.nodes.iter().all(|n| n.alive && !n.standalone) && !self.split_brain
+    }
+
+    fn view(&self, i: usize) -> DrbdView {
+        let (me, peer) = (&self.nodes[i], &self.nodes[1 - i]);
+        let connected = self.connected();
+        DrbdView {
+            role: me.role.clone(),
+            disk: me.disk.clone(),
+            peer_role: if connected {
+                peer.role.clone()
+            } else {
+                Role::Unknown
+            },
+            peer_disk: if connected {
+                peer.disk.clone()
+            } else {
+                DiskState::DUnknown
+            },
+            connection: if connected {
+                ConnectionState::Connected
+            } else if me.standalone || self.split_brain {
+                ConnectionState::StandAlone
+            } else {
+                ConnectionState::Connecting
+            },
+        }
+    }
+
+    /// One tick: deliver messages, complete steps, feed DRBD views, let cores decide.
+    pub fn tick(&mut self) {
+        self.now += 1;
+        self.replicate();
+        self.fence_on_disconnect();
+        self.deliver();
+        self.complete_steps();
+        for i in 0..2 {
+            if !self.nodes[i].alive {
+                continue;
+            }
+            let view = self.view(i);
+            if self.nodes[i].last_view.as_ref() != Some(&view) {
+                self.nodes[i].last_view = Some(view.clone());
+                self.nodes[i].core.step(Input::Drbd(view));
+            }
+            let heartbeat = PeerMessage::Heartbeat(self.nodes[i].core.view());
+            self.send(1 - i, heartbeat);
+            self.nodes[i].core.tick();
+            self.run_ready(i);
+        }
+        self.check_invariants();
+    }
+
+    pub fn run_ready(&mut self, i: usize) {
+        let ready = self.nodes[i].core.ready();
+        if ready.reason != self.last_reason[i] {
+            self.last_reason[i] = ready.reason.clone();
+            self.log
+                .push(format!("{}: why: {}", NAMES[i], ready.reason));
+        }
+        self.nodes[i].core.advance(&ready);
+        for action in ready.actions {
+            self.perform(i, action);
+        }
+    }
+
+    fn perform(&mut self, i: usize, action: Action) {
+        let name = NAMES[i];
+        match action {
+            Action::Run(step) => {
+                if step == (Step::Promote { force: false }) {
+                    assert_eq!(
+                        self.nodes[i].disk,
+                        DiskState::UpToDate,
+                        "INVARIANT: {name} asked to promote a disk that is not UpToDate"
+                    );
+                }
+                self.log.push(format!("{name}: run {step}"));
+                let latency = 1 + self.rng.below(2);
+                self.nodes[i].pending = Some((step, self.now + latency));
+            }
+            Action::PowerFencePeer => {
+                self.log
+                    .push(format!("{name}: power-fence {}", NAMES[1 - i]));
+                self.crash(1 - i);
+                self.nodes[i].core.step(Input::PowerFenced(Ok(())));
+            }
+            Action::Send(message) => {
+                if !matches!(message, PeerMessage::Heartbeat(_)) {
+                    self.log.push(format!("{name}: send {message:?}"));
+                }
+                self.send(1 - i, message);
+            }
+            Action::AnswerHelper { call, code } => {
+                self.log.push(format!("{name}: fence-peer answer {code}"));
+                self.on_fence_answer(i, call, code);
+            }
+            Action::Journal(event) => self.log.push(format!("{name}: journal {event:?}")),
+            Action::Reply(reply) => self.log.push(format!("{name}: reply {reply:?}")),
+        }
+    }
+
+    fn send(&mut self, to: usize, message: PeerMessage) {
+        let lost = self.loss_percent > 0 && self.rng.chance(self.loss_percent);
+        if self.peer_link && self.nodes[to].alive && !lost {
+            self.in_transit.push_back((to, self.now + 1, message));
+        }
+    }
+
+    fn deliver(&mut self) {
+        let now = self.now;
+        let (due, later): (Vec<_>, Vec<_>) = self.in_transit.drain(..).partition(|m| m.1 <= now);
+        self.in_transit = later.into();
+        for (to, _, message) in due {
+            if self.peer_link && self.nodes[to].alive {
+                self.nodes[to].core.step(Input::Peer(message));
+            }
+        }
+    }
+
+    fn complete_steps(&mut self) {
+        for i in 0..2 {
+            let Some((step, at)) = self.nodes[i].pending else {
+                continue;
+            };
+            if at > self.now || !self.nodes[i].alive || self.nodes[i].fence_wait.is_some() {
+                continue;
+            }
+            if let Some(result) = self.apply(i, step) {
+                self.finish(i, step, result);
+            }
+        }
+    }
+
+    fn finish(&mut self, i: usize, step: Step, result: Result<(), String>) {
+        self.nodes[i].pending = None;
+        if let Err(e) = &result {
+            self.log.push(format!("{}: {step} failed: {e}", NAMES[i]));
+        }
+        self.nodes[i].core.step(Input::Done { step, result });
+    }
+
+    /// The DRBD model's verdict on a step; `None` while it waits for fence-peer.
+    fn apply(&mut self, i: usize, step: Step) -> Option<Result<(), String>> {
+        let connected = self.connected();
+        let peer_primary = self.nodes[1 - i].role == Role::Primary;
+        let node = &mut self.nodes[i];
+        Some(match step {
+            Step::Promote { force } => {
+                if !force && node.disk != DiskState::UpToDate {
+                    Err("NoUpToDateDisk".into())
+                } else if connected && peer_primary {
+                    Err("PeerIsPrimary".into())
+                } else if !connected && !force {
+                    let call = self.next_call;
+                    self.next_call += 1;
+                    self.nodes[i].fence_wait = Some(call);
+                    self.nodes[i]
+                        .core
+                        .step(Input::Helper(Helper::FencePeer { call }));
+                    self.log
+                        .push(format!("{}: DRBD calls fence-peer", NAMES[i]));
+                    return None;
+                } else {
+                    node.role = Role::Primary;
+                    Ok(())
+                }
+            }
+            Step::Demote | Step::ForceDemote => {
+                node.role = Role::Secondary;
+                Ok(())
+            }
+            Step::OutdateLocal if connected => {
+                Err("Refusing to be Outdated while Connected".into())
+            }
+            Step::OutdateLocal => {
+                node.disk = DiskState::Outdated;
+                Ok(())
+            }
+            Step::Disconnect => {
+                node.standalone = true;
+                Ok(())
+            }
+            _ => Ok(()),
+        })
+    }
+
+    fn on_fence_answer(&mut self, i: usize, call: u64, code: u8) {
+        if self.nodes[i].fence_wait != Some(call) {
+            return;
+        }
+        self.nodes[i].fence_wait = None;
+        let result = if code == 4 || code == 7 {
+            self.nodes[i].role = Role::Primary;
+            Ok(())
+        } else {
+            Err(format!("PeerNotOutdated (fence-peer answered {code})"))
+        };
+        if let Some((step, _)) = self.nodes[i].pending {
+            self.finish(i, step, result);
+        }
+    }
+
+    /// Writes and resyncs: a Primary writes every tick; a connected peer follows, a
+    /// disconnected one falls behind; reconnecting after both wrote is a split-brain.
+    fn replicate(&mut self) {
+        let connected = self.connected();
+        for i in 0..2 {
+            if self.nodes[i].alive && self.nodes[i].role == Role::Primary {
+                self.nodes[i].generation += 1;
+                if connected {
+                    self.nodes[1 - i].generation = self.nodes[i].generation;
+                }
+            }
+        }
+        if connected {
+            for i in 0..2 {
+                if self.nodes[i].disk == DiskState::Outdated {
+                    self.nodes[i].disk = DiskState::UpToDate;
+                    self.nodes[i].generation = self.nodes[1 - i].generation;
+                }
+            }
+        }
+    }
+
+    /// DRBD with `fencing resource-only`: a Primary that loses its peer calls fence-peer.
+    fn fence_on_disconnect(&mut self) {
+        let connected = self.connected();
+        if self.was_connected && !connected {
+            for (name, node) in NAMES.iter().zip(self.nodes.iter_mut()) {
+                if node.alive && node.role == Role::Primary {
+                    let call = self.next_call;
+                    self.next_call += 1;
+                    self.log.push(format!("{name}: DRBD calls fence-peer"));
+                    node.core.step(Input::Helper(Helper::FencePeer { call }));
+                }
+            }
+        }
+        self.was_connected = connected;
+    }
+
+    /// DRBD found both sides changed after a partition: both drop to StandAlone.
+    pub fn split_brain(&mut self) {
+        self.split_brain = true;
+        self.log
+            .push("DRBD: split-brain detected, both StandAlone".into());
+        for i in 0..2 {
+            if self.nodes[i].alive {
+                let call = self.next_call;
+                self.next_call += 1;
+                self.nodes[i]
+                    .core
+                    .step(Input::Helper(Helper::SplitBrain { call }));
+            }
+        }
+    }
+
+    pub fn crash(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        node.alive = false;
+        node.role = Role::Secondary;
+        node.pending = None;
+        node.fence_wait = None;
+        node.last_view = None;
+        self.log.push(format!("{}: crashed", NAMES[i]));
+    }
+
+    /// Boots a crashed node: a fresh core, nothing running, DRBD Secondary.
+    pub fn boot(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        node.core = Node::new(core_config(i, self.power_fence), None);
+        node.alive = true;
+        node.standalone = false;
+        self.nodes[1 - i].standalone = false;
+        self.last_reason[i].clear();
+        self.log.push(format!("{}: booted", NAMES[i]));
+    }
+
+    pub fn crash_mysqld(&mut self, i: usize) {
+        self.log.push(format!("{}: mysqld killed", NAMES[i]));
+        self.nodes[i].core.step(Input::Health(Health::MysqldExited(
+            "was killed by signal 9".into(),
+        )));
+    }
+
+    fn check_invariants(&self) {
+        let primaries: Vec<&str> = (0..2)
+            .filter(|i| self.nodes[*i].alive && self.nodes[*i].role == Role::Primary)
+            .map(|i| NAMES[i])
+            .collect();
+        assert!(
+            primaries.len() < 2,
+            "INVARIANT: two Primaries at tick {}: {primaries:?}\n{}",
+            self.now,
+            self.log.join("\n")
+        );
+    }
+
+    /// Exactly one node serves: all its services up, and it is the only Primary.
+    pub fn serving(&self) -> Vec<&'static str> {
+        (0..2)
+            .filter(|i| self.nodes[*i].alive && self.nodes[*i].core.view().active)
+            .map(|i| NAMES[i])
+            .collect()
+    }
+}
