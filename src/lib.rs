@@ -10,6 +10,7 @@
 //!   state model that turns events into old→new changes.
 //! - [`exec`]: the only code that touches the host: `drbdadm`/`drbdsetup` with timeouts and
 //!   typed errors, the supervised events2 child, and host probes used by `tandem check`.
+//! - [`cli`]: the operator CLI's commands (`tandem drbd state|watch|primary|…`) as library code.
 //!
 //! # The driver loop (contract)
 //! 1. `exec` produces observations (events2 lines, child exits, command outcomes).
@@ -20,8 +21,11 @@
 //!    exit code alone.
 
 pub mod check;
+pub mod cli;
 pub mod config;
+pub mod control;
 pub mod core;
 pub mod daemon;
 pub mod drbd;
 pub mod exec;
+pub mod peer;

@@ -148,28 +148,3 @@ fn render_prints_the_resource_file() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot read /nonexistent.toml"));
 }
-
-#[test]
-fn daemon_follows_drbd_and_stops_on_sigterm() {
-    let s = setup(&[]);
-    let child = Command::new(TANDEMD)
-        .arg("--config")
-        .arg(&s.config)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{log}");
-    assert!(log.contains("following DRBD state"), "{log}");
-    // No module here: the events2 child fails and is restarted with backoff.
-    assert!(log.contains("drbdsetup events2 ended"), "{log}");
-    assert!(
-        log.contains("restarting drbdsetup events2 delay_ms=200"),
-        "{log}"
-    );
-    assert!(log.contains("stopping"), "{log}");
-}

@@ -4,7 +4,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tandem::config::{render, Config, DEFAULT_PATH};
+use tandem::cli::drbd::DrbdCommand;
+use tandem::cli::ops;
+use tandem::config::DEFAULT_PATH;
+use tandem::core::Request;
 
 /// Operator CLI for tandem, the high-availability manager for two-node active/passive MySQL
 /// on DRBD.
@@ -24,15 +27,58 @@ enum Command {
     /// `drbdadm dump`, look for the needed programs, the VIP interface and the peer key.
     /// Prints ✓/✗ lines; exits 1 on any ✗.
     Check,
-    /// DRBD commands.
+    /// DRBD commands: render the resource file, show or follow its state through tandem's
+    /// model, and verified drbdadm actions. Exit codes: 0 done, 1 failed, 3 refused by DRBD
+    /// (the refusal's name follows `refused:` on stderr, e.g. `PeerIsPrimary`).
     #[command(subcommand)]
     Drbd(DrbdCommand),
-}
-
-#[derive(Subcommand)]
-enum DrbdCommand {
-    /// Print the DRBD resource file for the config (install it as /etc/drbd.d/RESOURCE.res).
-    Render,
+    /// Both nodes on one screen: DRBD role, disk, connection and resync progress, each
+    /// service, and the sentence explaining the current decision.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make this node active. Refused, with the reason and the way out, when the peer may be
+    /// Primary or the local disk is not UpToDate. Exit 3 when refused.
+    Promote {
+        /// Skip the safety checks: promote even a stale disk or over a peer that may be alive.
+        /// This can lose data; the reply says which.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Stop serving here (VIP, mysqld, mount, DRBD Secondary) and hand over to the peer.
+    Demote,
+    /// Move the service to NODE (the peer, or this node) through the same path as a failover.
+    Switchover {
+        /// The node that should serve afterwards.
+        #[arg(long)]
+        to: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        force: bool,
+        /// Wait until NODE serves, then print the status.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Observe and report only; act on explicit commands alone.
+    Pause,
+    /// Resume automatic decisions.
+    Resume,
+    /// The journal: promotions, demotions, failovers, switchovers, fencing, refusals.
+    History {
+        /// How many records, newest last.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Entry point for DRBD's handlers (kernel-helpers/tandem-kernel-helper NAME): relays the
+    /// call to tandemd and exits with DRBD's expected code.
+    #[command(hide = true)]
+    Helper {
+        /// fence-peer, unfence-peer, after-resync-target, split-brain, initial-split-brain,
+        /// pri-lost-after-sb.
+        name: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -63,15 +109,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Drbd(DrbdCommand::Render) => {
-            let config = Config::load(&cli.config)?;
-            let source = cli.config.display().to_string();
-            let rendered = render::drbd_resource(&config, &source).context(
-                "storage is \"shared-disk\": there is no DRBD resource to render; \
-                 set storage = \"drbd\" and add a [drbd] table to use DRBD",
-            )?;
-            print!("{rendered}");
-            Ok(ExitCode::SUCCESS)
+        Command::Drbd(command) => tandem::cli::drbd::run(command, &cli.config),
+        Command::Status { json } => ops_result(ops::status(&cli.config, json)),
+        Command::Promote { force } => {
+            ops_result(ops::core_request(&cli.config, Request::Promote { force }))
         }
+        Command::Demote => ops_result(ops::core_request(&cli.config, Request::Demote)),
+        Command::Switchover { to, force, wait } => {
+            ops_result(ops::switchover(&cli.config, &to, force, wait))
+        }
+        Command::Pause => ops_result(ops::core_request(&cli.config, Request::Pause)),
+        Command::Resume => ops_result(ops::core_request(&cli.config, Request::Resume)),
+        Command::History { limit } => ops_result(ops::history(&cli.config, limit)),
+        Command::Helper { name } => Ok(ops::helper(&cli.config, &name)),
     }
+}
+
+fn ops_result(result: Result<ExitCode, String>) -> anyhow::Result<ExitCode> {
+    result.map_err(anyhow::Error::msg)
 }

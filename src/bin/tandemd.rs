@@ -8,8 +8,11 @@ use tandem::config::{Config, DEFAULT_PATH};
 
 /// The tandem daemon: runs on each of the two nodes.
 ///
-/// In this release it follows the DRBD resource's live state through a supervised
-/// `drbdsetup events2` child and logs every change; the failover engine comes on top.
+/// It keeps exactly one node serving MySQL: it follows DRBD through `drbdsetup events2`,
+/// talks to the peer's tandemd over the authenticated peer link, takes every decision in a
+/// pure core that explains itself, and starts (DRBD Primary, mount, mysqld, VIP) or stops
+/// (the reverse) the local services. Stopping tandemd leaves the services running; the next
+/// start adopts them.
 #[derive(Parser)]
 #[command(name = "tandemd", version, about, long_about)]
 struct Args {
@@ -19,6 +22,9 @@ struct Args {
     /// Run the same checks as `tandem check`, print ✓/✗ lines and exit (1 on any ✗).
     #[arg(long)]
     check: bool,
+    /// This node's name, when `uname -n` is not it (containers, test labs).
+    #[arg(long)]
+    node: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -63,16 +69,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         });
     }
     let config = Config::load(&args.config)?;
-    let Some(resource) = config.drbd_resource().map(str::to_string) else {
-        anyhow::bail!(
-            "storage is \"shared-disk\": this release of tandemd only follows DRBD state, so \
-             there is nothing to run yet"
-        );
+    let me = match args.node {
+        Some(name) => name,
+        None => tandem::exec::host::node_name().context("reading this host's name")?,
     };
-    tracing::info!(cluster = %config.cluster.get_ref(), %resource, "following DRBD state");
-    let command = tandem::exec::events2::Events2Command::drbdsetup(&resource);
-    tandem::daemon::follow_drbd(command, &resource)
-        .await
-        .context("following DRBD state")?;
+    tandem::daemon::run(config, me).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -14,7 +14,9 @@ mod validate;
 mod words;
 
 pub use error::{did_you_mean, ConfigError, Problem};
-pub use model::{Address, Config, Drbd, Filesystem, Mysqld, Node, Timings, Vip, VipAddress};
+pub use model::{
+    Address, Config, Drbd, Engine, Filesystem, Mysqld, Node, Timings, Vip, VipAddress,
+};
 pub use validate::NODE_COUNT;
 pub use words::{AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, Protocol, Storage};
 

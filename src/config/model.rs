@@ -36,6 +36,66 @@ pub struct Config {
     pub vip: Vip,
     #[serde(default)]
     pub timings: Timings,
+    #[serde(default)]
+    pub engine: Engine,
+}
+
+/// How the daemon runs and decides.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Engine {
+    /// The operator's control socket (mode 0600, root only).
+    #[serde(default = "default_control_socket")]
+    pub control_socket: PathBuf,
+    /// Where the journal lives.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// No automatic failover within this long of the last one (kept in the journal).
+    #[serde(default = "default_flap_guard_s")]
+    pub flap_guard_s: u64,
+    /// mysqld is restarted in place at most this many times within the window; then the
+    /// service moves to the peer.
+    #[serde(default = "default_restart_limit")]
+    pub mysqld_restart_limit: usize,
+    #[serde(default = "default_restart_window_s")]
+    pub mysqld_restart_window_s: u64,
+    /// Powers the peer off; exit 0 means it is off. Without it, a silent peer is never
+    /// taken over from automatically unless DRBD proves it is not Primary.
+    #[serde(default)]
+    pub power_fence_command: Option<Vec<String>>,
+    /// The last resort when this node cannot demote: it must stop writing, e.g. by rebooting.
+    #[serde(default)]
+    pub self_fence_command: Option<Vec<String>>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self {
+            control_socket: default_control_socket(),
+            state_dir: default_state_dir(),
+            flap_guard_s: default_flap_guard_s(),
+            mysqld_restart_limit: default_restart_limit(),
+            mysqld_restart_window_s: default_restart_window_s(),
+            power_fence_command: None,
+            self_fence_command: None,
+        }
+    }
+}
+
+fn default_control_socket() -> PathBuf {
+    PathBuf::from("/run/tandem/tandem.sock")
+}
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/tandem")
+}
+fn default_flap_guard_s() -> u64 {
+    300
+}
+fn default_restart_limit() -> usize {
+    3
+}
+fn default_restart_window_s() -> u64 {
+    600
 }
 
 /// One of the two machines.

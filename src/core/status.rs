@@ -44,6 +44,11 @@ impl Node {
         }
     }
 
+    /// The peer's last heartbeat, if it is fresh.
+    pub fn peer_view(&self) -> Option<PeerView> {
+        self.fresh_peer().cloned()
+    }
+
     pub fn status(&self) -> Status {
         Status {
             node: self.cfg.me.clone(),

@@ -55,6 +55,57 @@ pub enum DrbdError {
     Unparsable { command: String, output: String },
 }
 
+impl DrbdError {
+    /// The variant's name, e.g. `PeerIsPrimary`: what `tandem drbd` prints after `refused:` or
+    /// `failed:`, so that scripts and tests match a name, never a sentence.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::PeerIsPrimary { .. } => "PeerIsPrimary",
+            Self::PeerNotOutdated { .. } => "PeerNotOutdated",
+            Self::NoUpToDateDisk { .. } => "NoUpToDateDisk",
+            Self::DeviceHeldOpen { .. } => "DeviceHeldOpen",
+            Self::RefusedByPeer { .. } => "RefusedByPeer",
+            Self::ModuleMissing { .. } => "ModuleMissing",
+            Self::UnknownResource { .. } => "UnknownResource",
+            Self::NotConfigured { .. } => "NotConfigured",
+            Self::Timeout { .. } => "Timeout",
+            Self::Spawn { .. } => "Spawn",
+            Self::Failed { .. } => "Failed",
+            Self::NotApplied { .. } => "NotApplied",
+            Self::Unparsable { .. } => "Unparsable",
+        }
+    }
+
+    /// True when DRBD refused a state change for a reason the operator must address (the peer
+    /// is Primary, the device is held open, …), as opposed to the tooling failing.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Self::PeerIsPrimary { .. }
+                | Self::PeerNotOutdated { .. }
+                | Self::NoUpToDateDisk { .. }
+                | Self::DeviceHeldOpen { .. }
+                | Self::RefusedByPeer { .. }
+        )
+    }
+
+    /// DRBD's own words, where the error carries them.
+    pub fn drbd_output(&self) -> Option<&str> {
+        match self {
+            Self::PeerIsPrimary { stderr }
+            | Self::PeerNotOutdated { stderr }
+            | Self::NoUpToDateDisk { stderr }
+            | Self::DeviceHeldOpen { stderr }
+            | Self::RefusedByPeer { stderr }
+            | Self::ModuleMissing { stderr }
+            | Self::UnknownResource { stderr, .. }
+            | Self::NotConfigured { stderr, .. }
+            | Self::Failed { stderr, .. } => Some(stderr),
+            _ => None,
+        }
+    }
+}
+
 /// Classifies a failed drbdadm run by the messages DRBD prints (exit codes are too coarse:
 /// every state-change refusal is 11). Pure, tested on the real texts.
 pub fn classify(command: &str, resource: &str, exit: Option<i32>, stderr: &str) -> DrbdError {

@@ -3,6 +3,7 @@
 //! is restarted with exponential backoff, and killed when the supervisor is dropped.
 
 use crate::drbd::events2::{parse_line, Event};
+use crate::exec::drbdadm::{classify, DrbdError};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -30,6 +31,9 @@ const STABLE_RUN_MS: u64 = 10_000;
 
 /// Stderr kept from a failed child, for the report.
 const MAX_STDERR_BYTES: u64 = 4096;
+
+/// A one-shot dump (`--now`) takes milliseconds; one still running after this is stuck.
+pub const SNAPSHOT_TIMEOUT_MS: u64 = 10_000;
 
 /// What the supervisor reports.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +64,73 @@ impl Events2Command {
                 .to_vec(),
         }
     }
+
+    /// `drbdsetup events2 RESOURCE --now --statistics`: the current state once, then exit.
+    pub fn now(resource: &str) -> Self {
+        Self {
+            program: PathBuf::from("drbdsetup"),
+            args: ["events2", resource, "--now", "--statistics"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("{} {}", self.program.display(), self.args.join(" "))
+    }
+}
+
+/// Runs a one-shot events2 command (see [`Events2Command::now`]) and parses every line. A
+/// failure is classified like a drbdadm failure (`ModuleMissing`, `NotConfigured`, …); a line
+/// that does not parse is an `Unparsable` error, never skipped.
+pub async fn snapshot(
+    command: &Events2Command,
+    resource: &str,
+    timeout: Duration,
+) -> Result<Vec<Event>, DrbdError> {
+    let described = command.describe();
+    let child = Command::new(&command.program)
+        .args(&command.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| DrbdError::Spawn {
+            command: described.clone(),
+            error: e.to_string(),
+        })?;
+    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Err(_) => {
+            return Err(DrbdError::Timeout {
+                command: described,
+                timeout_ms: timeout.as_millis() as u64,
+            })
+        }
+        Ok(Err(e)) => {
+            return Err(DrbdError::Spawn {
+                command: described,
+                error: e.to_string(),
+            })
+        }
+        Ok(Ok(output)) => output,
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let all = format!("{stderr}\n{stdout}");
+        return Err(classify(&described, resource, output.status.code(), &all));
+    }
+    stdout
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            parse_line(line).map_err(|e| DrbdError::Unparsable {
+                command: described.clone(),
+                output: format!("{line} ({e})"),
+            })
+        })
+        .collect()
 }
 
 /// Owns the supervising task; dropping it aborts the task, which drops and kills the child.

@@ -52,3 +52,8 @@ pub fn temp_file_with(text: &str) -> std::io::Result<tempfile::NamedTempFile> {
     file.flush()?;
     Ok(file)
 }
+
+/// The text of `/proc/drbd` (DRBD 8.4's status file, with the protocol in effect).
+pub fn read_proc_drbd() -> std::io::Result<String> {
+    std::fs::read_to_string("/proc/drbd")
+}

@@ -6,6 +6,7 @@ pub mod drbdadm;
 pub mod events2;
 pub mod holders;
 pub mod host;
+pub mod journal;
 pub mod mount;
 pub mod mysqld;
 pub mod vip;

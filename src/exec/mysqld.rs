@@ -15,11 +15,13 @@
 //! namespaces (the host lab's mount namespace) can be per thread, and a pool thread may be
 //! in another one.
 
+mod adopted;
 mod args;
 mod busy;
 mod exit;
 mod sql;
 
+pub use adopted::{AdoptedMysqld, ADOPTED_POLL_MS};
 pub use args::{
     error_log_path, pid_file_path, server_args, socket_dir, stderr_path, ERROR_LOG_FILE, PID_FILE,
     STDERR_FILE,

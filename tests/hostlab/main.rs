@@ -4,6 +4,7 @@
 mod bench;
 mod chain;
 mod client;
+mod engine;
 mod failover;
 mod fixture;
 mod lab;

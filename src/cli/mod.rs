@@ -1,0 +1,31 @@
+//! The operator CLI's commands as library code: `src/bin/tandem.rs` only parses the arguments
+//! and calls in here.
+//!
+//! - [`drbd`]: `tandem drbd …`: render the resource file, show the state as tandem's model sees
+//!   it (`state`), follow it (`watch`), and thin, verified wrappers over `drbdadm` (`up`,
+//!   `primary`, …) that name DRBD's refusals.
+//!
+//! Exit codes of the `tandem drbd` commands: [`EXIT_OK`], [`EXIT_FAILED`], [`EXIT_REFUSED`].
+
+pub mod drbd;
+pub mod drbd_state;
+pub mod drbd_watch;
+pub mod ops;
+pub mod status_view;
+
+/// The command did what it says.
+pub const EXIT_OK: u8 = 0;
+/// The command failed: the tooling, the config, or DRBD's state did not allow it to run.
+pub const EXIT_FAILED: u8 = 1;
+/// DRBD refused the state change (`refused: NAME: …` on stderr, e.g. `PeerIsPrimary`); the
+/// operator must act first (demote the peer, unmount, …).
+pub const EXIT_REFUSED: u8 = 3;
+
+/// The CLI's runtime: one thread, like the daemon; the commands wait on child processes.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")
+}

@@ -1,0 +1,219 @@
+//! The operator commands that talk to the local tandemd over the control socket: status,
+//! promote, demote, switchover, pause, resume, history, and `helper` for DRBD's handlers.
+
+use crate::config::Config;
+use crate::control::client::{request, ControlError};
+use crate::control::{ControlRequest, ControlResponse};
+use crate::core::{Reply, Request};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Operator requests are answered at once (the core replies synchronously).
+const REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// A fence-peer call waits for the peer's answer, bounded by the peer timeout.
+const HELPER_TIMEOUT_MS: u64 = 60_000;
+/// `switchover --wait` gives up after this long.
+const WAIT_TIMEOUT_MS: u64 = 180_000;
+const WAIT_POLL_MS: u64 = 200;
+
+/// Where the daemon listens: from the config, else the default.
+pub fn socket_path(config_path: &Path) -> PathBuf {
+    match Config::load(config_path) {
+        Ok(config) => config.engine.control_socket,
+        Err(_) => PathBuf::from("/run/tandem/tandem.sock"),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+fn ask(socket: &Path, req: ControlRequest, timeout_ms: u64) -> Result<ControlResponse, String> {
+    let runtime = runtime()?;
+    runtime
+        .block_on(request(socket, &req, Duration::from_millis(timeout_ms)))
+        .map_err(|e: ControlError| e.to_string())
+}
+
+pub fn status(config_path: &Path, json: bool) -> Result<ExitCode, String> {
+    let socket = socket_path(config_path);
+    match ask(&socket, ControlRequest::Status, REQUEST_TIMEOUT_MS)? {
+        ControlResponse::Status(status) => {
+            if json {
+                let text = serde_json::to_string_pretty(&status).map_err(|e| e.to_string())?;
+                println!("{text}");
+            } else {
+                print!("{}", super::status_view::render(&status));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+/// Sends one core request and prints the reply; exit 0 accepted, 3 refused.
+pub fn core_request(config_path: &Path, req: Request) -> Result<ExitCode, String> {
+    let socket = socket_path(config_path);
+    match ask(&socket, ControlRequest::Core(req), REQUEST_TIMEOUT_MS)? {
+        ControlResponse::Reply(Reply::Accepted(text)) => {
+            println!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        ControlResponse::Reply(Reply::Refused(text)) => {
+            eprintln!("{text}");
+            Ok(ExitCode::from(3))
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+pub fn switchover(
+    config_path: &Path,
+    to: &str,
+    force: bool,
+    wait: bool,
+) -> Result<ExitCode, String> {
+    if !force {
+        if !std::io::stdin().is_terminal() {
+            return Err(format!(
+                "switchover to {to} needs confirmation; add --force to confirm in a script"
+            ));
+        }
+        eprint!("Switch the service over to {to}? Clients see a short write gap. [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .map_err(|e| e.to_string())?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("not switching over");
+            return Ok(ExitCode::from(3));
+        }
+    }
+    let code = core_request(config_path, Request::Switchover { to: to.to_string() })?;
+    if code != ExitCode::SUCCESS || !wait {
+        return Ok(code);
+    }
+    wait_until_active(config_path, to)?;
+    status(config_path, false)
+}
+
+fn wait_until_active(config_path: &Path, node: &str) -> Result<(), String> {
+    let socket = socket_path(config_path);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(WAIT_TIMEOUT_MS) {
+        if let ControlResponse::Status(s) =
+            ask(&socket, ControlRequest::Status, REQUEST_TIMEOUT_MS)?
+        {
+            let local_active = s.local.services.iter().all(|(_, up)| *up);
+            let done = if s.local.node == node {
+                local_active
+            } else {
+                s.peer.as_ref().is_some_and(|p| p.active) && !local_active
+            };
+            if done {
+                println!(
+                    "{node} is active after {} ms",
+                    started.elapsed().as_millis()
+                );
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(WAIT_POLL_MS));
+    }
+    Err(format!(
+        "{node} did not become active within {WAIT_TIMEOUT_MS} ms; see `tandem status`"
+    ))
+}
+
+pub fn history(config_path: &Path, limit: usize) -> Result<ExitCode, String> {
+    let socket = socket_path(config_path);
+    match ask(
+        &socket,
+        ControlRequest::History { limit },
+        REQUEST_TIMEOUT_MS,
+    )? {
+        ControlResponse::History(lines) => {
+            for line in lines {
+                println!("{} {:?}", format_unix_ms(line.unix_ms), line.event);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+/// `tandem helper NAME`, run by DRBD through kernel-helpers/: relays the call to tandemd and
+/// exits with its answer. If tandemd cannot be reached, fence-peer answers 5 (peer not
+/// reachable: DRBD then refuses to promote over an unknown peer); other handlers answer 0.
+pub fn helper(config_path: &Path, name: &str) -> ExitCode {
+    let socket = socket_path(config_path);
+    let resource = std::env::var("DRBD_RESOURCE").unwrap_or_default();
+    match ask(
+        &socket,
+        ControlRequest::Helper {
+            name: name.to_string(),
+        },
+        HELPER_TIMEOUT_MS,
+    ) {
+        Ok(ControlResponse::Helper { code }) => ExitCode::from(code),
+        Ok(other) => {
+            eprintln!("tandem helper {name} ({resource}): {}", unexpected(other));
+            fallback_code(name)
+        }
+        Err(e) => {
+            eprintln!("tandem helper {name} ({resource}): {e}");
+            fallback_code(name)
+        }
+    }
+}
+
+fn fallback_code(name: &str) -> ExitCode {
+    ExitCode::from(if name == "fence-peer" { 5 } else { 0 })
+}
+
+fn unexpected(response: ControlResponse) -> String {
+    match response {
+        ControlResponse::Error(e) => e,
+        other => format!("unexpected answer from tandemd: {other:?}"),
+    }
+}
+
+/// `2026-11-25T06:30:01.123Z` without a date crate: days from the civil calendar.
+pub fn format_unix_ms(unix_ms: u64) -> String {
+    let secs = unix_ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        unix_ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_unix_time() {
+        assert_eq!(super::format_unix_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            super::format_unix_ms(1_795_000_000_123),
+            "2026-11-18T11:06:40.123Z"
+        );
+    }
+}

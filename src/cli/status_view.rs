@@ -1,0 +1,75 @@
+//! `tandem status`: one screen, both nodes.
+
+use crate::control::ClusterStatus;
+use std::fmt::Write;
+
+pub fn render(status: &ClusterStatus) -> String {
+    let local = &status.local;
+    let mut out = String::new();
+    let _ = writeln!(out, "cluster {}", status.cluster);
+    let _ = writeln!(
+        out,
+        "  {:<10} {:<10} {:<12} services",
+        "node", "role", "disk"
+    );
+    let services: Vec<String> = local
+        .services
+        .iter()
+        .map(|(name, up)| format!("{} {}", name.to_lowercase(), if *up { "✓" } else { "·" }))
+        .collect();
+    let mut flags = String::new();
+    if local.paused {
+        flags.push_str(" PAUSED");
+    }
+    let _ = writeln!(
+        out,
+        "  {:<10} {:<10} {:<12} {}   (this node){flags}",
+        local.node,
+        local.role.to_string(),
+        local.disk.to_string(),
+        services.join(" ")
+    );
+    match &status.peer {
+        Some(peer) => {
+            let state = if peer.active {
+                "active"
+            } else if peer.busy {
+                "busy"
+            } else {
+                "standby"
+            };
+            let paused = if peer.paused { " PAUSED" } else { "" };
+            let _ = writeln!(
+                out,
+                "  {:<10} {:<10} {:<12} {state}   (peer, heard){paused}",
+                local.peer,
+                peer.role.to_string(),
+                peer.disk.to_string()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  {:<10} {:<10} {:<12} ?   (peer, SILENT)",
+                local.peer, "?", "?"
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        "  DRBD: {}, peer disk {}",
+        local.connection, local.peer_disk
+    );
+    if let Some(percent) = status.sync_percent {
+        let _ = write!(out, ", resync {percent:.1}%");
+    }
+    out.push('\n');
+    if let Some(step) = &local.in_flight {
+        let _ = writeln!(out, "  running: {step}");
+    }
+    if let Some(detail) = &local.split_brain {
+        let _ = writeln!(out, "  SPLIT-BRAIN: {detail}");
+    }
+    let _ = writeln!(out, "  why: {}", local.reason);
+    out
+}

@@ -1,0 +1,55 @@
+//! The operator's control socket: request and response types shared by `tandemd` and the
+//! `tandem` CLI, the server (a Unix socket, mode 0600, root only via SO_PEERCRED, a bounded
+//! number of connections) and the client. One JSON request line, one JSON response line.
+
+pub mod client;
+pub mod server;
+
+use crate::core::{JournalEvent, Reply, Request, Status};
+use serde::{Deserialize, Serialize};
+
+/// A request line longer than this is not from `tandem`.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ControlRequest {
+    Status,
+    History {
+        limit: usize,
+    },
+    Core(Request),
+    /// A DRBD handler, relayed by `tandem helper NAME` (kernel-helpers/ shim).
+    Helper {
+        name: String,
+    },
+}
+
+/// One journal record for `tandem history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryLine {
+    pub unix_ms: u64,
+    pub event: JournalEvent,
+}
+
+/// Both nodes as this daemon knows them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub cluster: String,
+    pub local: Status,
+    /// The peer's last heartbeat, if one arrived within the peer timeout.
+    pub peer: Option<crate::core::PeerView>,
+    /// Resync progress in percent, while DRBD resyncs.
+    pub sync_percent: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ControlResponse {
+    Status(Box<ClusterStatus>),
+    History(Vec<HistoryLine>),
+    Reply(Reply),
+    /// The exit code the DRBD handler should return.
+    Helper {
+        code: u8,
+    },
+    Error(String),
+}

@@ -1,0 +1,210 @@
+//! Performs the core's steps with `exec/`, one at a time, each in its own task, and reports
+//! the outcome back as an `Input`. Also owns the running mysqld: a watcher task per server
+//! turns its exit into `Health::MysqldExited` and stops it on request.
+
+use crate::config::Config;
+use crate::core::{Health, Input, Step};
+use crate::exec::drbdadm::Drbdadm;
+use crate::exec::mount::{self, MountSpec, HOLDER_GRACE_MS};
+use crate::exec::mysqld::{AdoptedMysqld, MysqldProcess};
+use crate::exec::vip;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// A stop request to the mysqld watcher and where its outcome goes.
+type StopRequest = oneshot::Sender<Result<(), String>>;
+
+/// The running server: the way to ask its watcher to stop it.
+#[derive(Debug, Clone)]
+pub struct MysqldSlot {
+    stop: mpsc::Sender<StopRequest>,
+}
+
+/// What step tasks need, cheap to clone.
+#[derive(Clone)]
+pub struct Effects {
+    pub config: Arc<Config>,
+    pub inputs: mpsc::Sender<Input>,
+    pub mysqld: Arc<Mutex<Option<MysqldSlot>>>,
+}
+
+/// Either the child tandemd started, or one it adopted after a restart.
+enum Server {
+    Child(Box<MysqldProcess>),
+    Adopted(AdoptedMysqld),
+}
+
+impl Effects {
+    /// Runs `step` in a task; its outcome comes back as `Input::Done`.
+    pub fn spawn_step(&self, step: Step) {
+        let effects = self.clone();
+        tokio::spawn(async move {
+            let result = effects.run(step).await;
+            if let Err(error) = &result {
+                tracing::warn!(%step, %error, "step failed");
+            }
+            let _ = effects.inputs.send(Input::Done { step, result }).await;
+        });
+    }
+
+    async fn run(&self, step: Step) -> Result<(), String> {
+        let config = &self.config;
+        let drbdadm = || Drbdadm::new(config.drbd_resource().unwrap_or_default());
+        let text = |e: &dyn std::fmt::Display| e.to_string();
+        match step {
+            Step::Promote { force } => drbdadm().primary(force).await.map_err(|e| text(&e)),
+            Step::Demote => drbdadm().secondary().await.map_err(|e| text(&e)),
+            Step::ForceDemote => drbdadm()
+                .run(&["secondary", "--force"])
+                .await
+                .map(drop)
+                .map_err(|e| text(&e)),
+            Step::Disconnect => drbdadm().disconnect().await.map_err(|e| text(&e)),
+            Step::OutdateLocal => drbdadm().outdate().await.map_err(|e| text(&e)),
+            Step::Mount => mount::mount(&MountSpec::from_config(config))
+                .await
+                .map(drop)
+                .map_err(|e| text(&e)),
+            Step::Umount => {
+                let grace = Duration::from_millis(HOLDER_GRACE_MS);
+                let killed = mount::umount(config.filesystem.mountpoint.get_ref(), grace)
+                    .await
+                    .map_err(|e| text(&e))?;
+                for holder in killed {
+                    tracing::warn!(%holder, "killed a process holding the filesystem");
+                }
+                Ok(())
+            }
+            Step::StartMysqld => self.start_mysqld().await,
+            Step::StopMysqld => self.stop_mysqld().await,
+            Step::AddVip => vip::add(&config.vip)
+                .await
+                .map(|report| tracing::info!(%report, "VIP"))
+                .map_err(|e| text(&e)),
+            Step::RemoveVip => vip::remove(&config.vip)
+                .await
+                .map(|report| tracing::info!(%report, "VIP"))
+                .map_err(|e| text(&e)),
+            Step::SelfFence => run_command("self-fence", &config.engine.self_fence_command).await,
+        }
+    }
+
+    /// Adopts a running server if there is one, else starts one; either way a watcher task
+    /// takes charge of it.
+    pub async fn start_mysqld(&self) -> Result<(), String> {
+        let cfg = &self.config.mysqld;
+        let server = match AdoptedMysqld::find(cfg).map_err(|e| e.to_string())? {
+            Some(adopted) => {
+                tracing::info!(pid = adopted.pid, "adopted a running mysqld");
+                Server::Adopted(adopted)
+            }
+            None => Server::Child(Box::new(
+                MysqldProcess::start(cfg).await.map_err(|e| e.to_string())?,
+            )),
+        };
+        self.watch(server);
+        Ok(())
+    }
+
+    fn watch(&self, server: Server) {
+        let pid = match &server {
+            Server::Child(child) => child.pid(),
+            Server::Adopted(adopted) => adopted.pid,
+        };
+        tracing::info!(pid, "watching mysqld");
+        let (stop_tx, stop_rx) = mpsc::channel(1);
+        if let Ok(mut slot) = self.mysqld.lock() {
+            *slot = Some(MysqldSlot { stop: stop_tx });
+        }
+        let stop_timeout = Duration::from_millis(*self.config.mysqld.stop_timeout_ms.get_ref());
+        let effects = self.clone();
+        tokio::spawn(async move { effects.watcher(server, stop_rx, stop_timeout).await });
+    }
+
+    async fn watcher(
+        self,
+        server: Server,
+        mut stop_rx: mpsc::Receiver<StopRequest>,
+        stop_timeout: Duration,
+    ) {
+        let exited = match server {
+            Server::Child(mut child) => tokio::select! {
+                exit = child.wait_exit() => Some(match exit {
+                    Ok(exit) => exit.to_string(),
+                    Err(e) => e.to_string(),
+                }),
+                Some(reply) = stop_rx.recv() => {
+                    let result = child.stop().await.map(drop).map_err(|e| e.to_string());
+                    let _ = reply.send(result);
+                    None
+                }
+            },
+            Server::Adopted(adopted) => tokio::select! {
+                _ = adopted.wait_exit() => Some("(adopted) exited".to_string()),
+                Some(reply) = stop_rx.recv() => {
+                    let result = adopted.stop(stop_timeout).await.map(drop).map_err(|e| e.to_string());
+                    let _ = reply.send(result);
+                    None
+                }
+            },
+        };
+        if let Ok(mut slot) = self.mysqld.lock() {
+            *slot = None;
+        }
+        if let Some(how) = exited {
+            tracing::warn!(%how, "mysqld exited");
+            let _ = self
+                .inputs
+                .send(Input::Health(Health::MysqldExited(how)))
+                .await;
+        }
+    }
+
+    async fn stop_mysqld(&self) -> Result<(), String> {
+        let slot = self.mysqld.lock().ok().and_then(|s| s.clone());
+        let Some(slot) = slot else {
+            return Ok(()); // not running: nothing to stop
+        };
+        let (reply_tx, reply_rx) = oneshot::channel();
+        if slot.stop.send(reply_tx).await.is_err() {
+            return Ok(()); // the watcher saw it exit meanwhile
+        }
+        reply_rx
+            .await
+            .unwrap_or_else(|_| Err("the mysqld watcher went away".into()))
+    }
+
+    /// Runs the power-fence command; its outcome comes back as `Input::PowerFenced`.
+    pub fn spawn_power_fence(&self) {
+        let effects = self.clone();
+        tokio::spawn(async move {
+            let command = &effects.config.engine.power_fence_command;
+            let result = run_command("power-fence", command).await;
+            let _ = effects.inputs.send(Input::PowerFenced(result)).await;
+        });
+    }
+}
+
+/// A configured fence command must finish within this long, or it counts as failed.
+const FENCE_COMMAND_TIMEOUT_MS: u64 = 60_000;
+
+async fn run_command(what: &str, command: &Option<Vec<String>>) -> Result<(), String> {
+    let Some((program, args)) = command.as_ref().and_then(|c| c.split_first()) else {
+        return Err(format!("no {what} command is configured"));
+    };
+    let run = tokio::process::Command::new(program)
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(Duration::from_millis(FENCE_COMMAND_TIMEOUT_MS), run).await {
+        Err(_) => Err(format!("{what} command timed out")),
+        Ok(Err(e)) => Err(format!("cannot run {what} command {program}: {e}")),
+        Ok(Ok(out)) if out.status.success() => Ok(()),
+        Ok(Ok(out)) => Err(format!(
+            "{what} command failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+    }
+}

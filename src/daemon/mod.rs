@@ -1,0 +1,215 @@
+//! The daemon loop: one inbox, one core, effects outside.
+//!
+//! 1. Inputs arrive: DRBD events (events2 child), peer messages (peer link), operator and
+//!    helper requests (control socket), step outcomes and mysqld exits (effect tasks), ticks.
+//! 2. Each becomes `core.step(input)` (or `core.tick()`).
+//! 3. `core.ready()` says what to do and why; the reason is logged when it changes.
+//! 4. The actions are performed: steps and fences in tasks, messages to the peer, journal
+//!    records appended (fsynced), replies to the control socket.
+//! 5. `core.advance()` records what was asked.
+
+mod effects;
+mod peer_link;
+mod setup;
+
+use crate::config::Config;
+use crate::control::server::Envelope;
+use crate::control::{ClusterStatus, ControlRequest, ControlResponse, HistoryLine};
+use crate::core::{Action, Helper, Input, JournalEvent, Node, PeerMessage};
+use crate::drbd::ResourceState;
+use crate::exec::events2::{Events2Command, Events2Message, Events2Supervisor};
+use crate::exec::journal::Journal;
+use effects::Effects;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, oneshot};
+
+pub use setup::DaemonError;
+
+/// Inputs from effect tasks; a handful per step, so a small bound suffices.
+const INPUT_CHANNEL_CAPACITY: usize = 64;
+/// Operator requests waiting for the loop.
+const CONTROL_CHANNEL_CAPACITY: usize = 16;
+
+/// Runs the daemon for node `me` until SIGTERM or SIGINT.
+pub async fn run(config: Config, me: String) -> Result<(), DaemonError> {
+    let config = Arc::new(config);
+    let mut daemon = Daemon::start(config.clone(), me).await?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::io("signals"))?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::io("signals"))?;
+    let tick_ms = *config.timings.heartbeat_interval_ms.get_ref();
+    let mut ticker = tokio::time::interval(std::time::Duration::from_millis(tick_ms));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = ticker.tick() => daemon.on_tick(),
+            Some(input) = daemon.inputs.recv() => daemon.core.step(input),
+            Some(message) = daemon.peer_in.recv() => daemon.core.step(Input::Peer(message)),
+            Some(event) = recv_events(&mut daemon.events) => daemon.on_drbd(event),
+            Some(envelope) = daemon.control.recv() => daemon.on_control(envelope),
+        }
+        daemon.drive();
+    }
+    tracing::info!("stopping; services keep running and are adopted at the next start");
+    Ok(())
+}
+
+async fn recv_events(
+    events: &mut Option<(Events2Supervisor, mpsc::Receiver<Events2Message>)>,
+) -> Option<Events2Message> {
+    match events {
+        Some((_, rx)) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The loop's state.
+pub(crate) struct Daemon {
+    pub config: Arc<Config>,
+    pub core: Node,
+    pub journal: Journal<JournalEvent>,
+    pub effects: Effects,
+    pub inputs: mpsc::Receiver<Input>,
+    pub peer_in: mpsc::Receiver<PeerMessage>,
+    pub peer_out: tokio::sync::broadcast::Sender<PeerMessage>,
+    pub events: Option<(Events2Supervisor, mpsc::Receiver<Events2Message>)>,
+    pub drbd: ResourceState,
+    pub control: mpsc::Receiver<Envelope>,
+    /// The operator request whose reply the core is about to give.
+    pub pending_reply: Option<oneshot::Sender<ControlResponse>>,
+    /// DRBD helper calls waiting for the core's exit code, by call id.
+    pub helper_waiters: HashMap<u64, oneshot::Sender<ControlResponse>>,
+    pub next_call: u64,
+    pub last_reason: String,
+}
+
+impl Daemon {
+    fn on_tick(&mut self) {
+        self.core.tick();
+        let _ = self.peer_out.send(PeerMessage::Heartbeat(self.core.view()));
+    }
+
+    fn on_drbd(&mut self, message: Events2Message) {
+        match message {
+            Events2Message::Event(event) => {
+                for change in self.drbd.apply(&event) {
+                    tracing::info!(resource = %self.drbd.name, "DRBD {change}");
+                }
+                if self.drbd.initial_dump_done {
+                    self.core.step(Input::Drbd(setup::drbd_view(&self.drbd)));
+                }
+            }
+            Events2Message::Unparsed { line, error } => {
+                tracing::warn!(%line, %error, "events2 line not understood");
+            }
+            Events2Message::Exited { status, stderr } => {
+                tracing::warn!(%status, %stderr, "drbdsetup events2 ended; DRBD state may be stale");
+            }
+            Events2Message::Restarting { delay_ms } => {
+                tracing::info!(delay_ms, "restarting drbdsetup events2");
+            }
+        }
+    }
+
+    fn on_control(&mut self, (request, answer): Envelope) {
+        match request {
+            ControlRequest::Status => {
+                let status = ClusterStatus {
+                    cluster: self.config.cluster.get_ref().clone(),
+                    local: self.core.status(),
+                    peer: self.core.peer_view(),
+                    sync_percent: self.drbd.sync_done_percent,
+                };
+                let _ = answer.send(ControlResponse::Status(Box::new(status)));
+            }
+            ControlRequest::History { limit } => {
+                let lines = self
+                    .journal
+                    .last_n(limit)
+                    .map(|entry| HistoryLine {
+                        unix_ms: entry.unix_ms,
+                        event: entry.event.clone(),
+                    })
+                    .collect();
+                let _ = answer.send(ControlResponse::History(lines));
+            }
+            ControlRequest::Core(request) => {
+                self.pending_reply = Some(answer);
+                self.core.step(Input::Control(request));
+            }
+            ControlRequest::Helper { name } => self.on_helper(&name, answer),
+        }
+    }
+
+    fn on_helper(&mut self, name: &str, answer: oneshot::Sender<ControlResponse>) {
+        let call = self.next_call;
+        self.next_call += 1;
+        let helper = match name {
+            "fence-peer" => Helper::FencePeer { call },
+            "unfence-peer" | "after-resync-target" => Helper::UnfencePeer { call },
+            "split-brain" => Helper::SplitBrain { call },
+            other => {
+                // initial-split-brain, pri-lost-after-sb: noted, nothing to decide.
+                tracing::warn!(helper = other, "DRBD helper called");
+                let _ = answer.send(ControlResponse::Helper { code: 0 });
+                return;
+            }
+        };
+        tracing::info!(helper = name, call, "DRBD helper called");
+        self.helper_waiters.insert(call, answer);
+        self.core.step(Input::Helper(helper));
+    }
+
+    /// Steps 3–5 of the loop.
+    fn drive(&mut self) {
+        let ready = self.core.ready();
+        if ready.reason != self.last_reason {
+            tracing::info!(reason = %ready.reason, "decision");
+            self.last_reason = ready.reason.clone();
+        }
+        self.core.advance(&ready);
+        for action in ready.actions {
+            self.perform(action);
+        }
+    }
+
+    fn perform(&mut self, action: Action) {
+        match action {
+            Action::Run(step) => {
+                tracing::info!(%step, "running");
+                self.effects.spawn_step(step);
+            }
+            Action::PowerFencePeer => {
+                tracing::warn!("power-fencing the peer");
+                self.effects.spawn_power_fence();
+            }
+            Action::Send(message) => {
+                let _ = self.peer_out.send(message);
+            }
+            Action::AnswerHelper { call, code } => {
+                if let Some(waiter) = self.helper_waiters.remove(&call) {
+                    let _ = waiter.send(ControlResponse::Helper { code });
+                }
+            }
+            Action::Journal(event) => {
+                tracing::info!(?event, "journal");
+                if let Err(e) = self.journal.append(event) {
+                    tracing::error!(error = %e, "cannot write the journal");
+                }
+            }
+            Action::Reply(reply) => {
+                if let Some(answer) = self.pending_reply.take() {
+                    let _ = answer.send(ControlResponse::Reply(reply));
+                }
+            }
+        }
+    }
+}
+
+/// The events2 command for this config, if tandem drives DRBD.
+fn events2_command(config: &Config) -> Option<Events2Command> {
+    config.drbd_resource().map(Events2Command::drbdsetup)
+}

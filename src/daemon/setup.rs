@@ -1,0 +1,161 @@
+//! Starting the daemon: journal, adoption of what already runs, the core, the control
+//! socket, the events2 child and the peer link.
+
+use super::effects::Effects;
+use super::{Daemon, CONTROL_CHANNEL_CAPACITY, INPUT_CHANNEL_CAPACITY};
+use crate::config::Config;
+use crate::core::{CoreConfig, DrbdView, JournalEvent, Node};
+use crate::drbd::ResourceState;
+use crate::exec::events2::Events2Supervisor;
+use crate::exec::journal::Journal;
+use crate::exec::mount::{self, MountSpec, MountState};
+use crate::exec::mysqld::AdoptedMysqld;
+use crate::exec::vip;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// Messages queued for the peer link; heartbeats are replaced, not piled up, when a path lags.
+const PEER_OUT_CAPACITY: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("this host is {me:?}, which is not a node in the config ({nodes}); pass --node NAME or fix [[node]] name")]
+    NotANode { me: String, nodes: String },
+    #[error("cannot open the journal {path}: {error}")]
+    Journal { path: String, error: String },
+    #[error("cannot {what}: {error}")]
+    Io { what: &'static str, error: String },
+    #[error("{0}")]
+    Peer(String),
+}
+
+impl DaemonError {
+    pub fn io(what: &'static str) -> impl Fn(std::io::Error) -> DaemonError {
+        move |e| DaemonError::Io {
+            what,
+            error: e.to_string(),
+        }
+    }
+}
+
+/// Milliseconds to ticks, rounding up so that a timeout is never shorter than configured.
+fn ticks(ms: u64, tick_ms: u64) -> u64 {
+    ms.div_ceil(tick_ms.max(1))
+}
+
+pub fn core_config(config: &Config, me: &str) -> Result<CoreConfig, DaemonError> {
+    let names = config.node_names();
+    let peer = config
+        .peer_of(me)
+        .filter(|_| config.node_named(me).is_some());
+    let Some(peer) = peer else {
+        return Err(DaemonError::NotANode {
+            me: me.to_string(),
+            nodes: names.join(", "),
+        });
+    };
+    let tick_ms = *config.timings.heartbeat_interval_ms.get_ref();
+    let engine = &config.engine;
+    Ok(CoreConfig {
+        me: me.to_string(),
+        peer: peer.name.get_ref().clone(),
+        drbd: config.drbd.is_some(),
+        peer_timeout_ticks: ticks(*config.timings.peer_timeout_ms.get_ref(), tick_ms),
+        flap_guard_ticks: ticks(engine.flap_guard_s * 1000, tick_ms),
+        restart_limit: engine.mysqld_restart_limit,
+        restart_window_ticks: ticks(engine.mysqld_restart_window_s * 1000, tick_ms),
+        power_fence: engine.power_fence_command.is_some(),
+        preferred: names.first().is_some_and(|first| first == me),
+    })
+}
+
+/// The core's view of DRBD from the state model.
+pub fn drbd_view(state: &ResourceState) -> DrbdView {
+    DrbdView {
+        role: state.role.clone(),
+        disk: state.disk.clone(),
+        peer_role: state.peer_role.clone(),
+        peer_disk: state.peer_disk.clone(),
+        connection: state.connection.clone(),
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Daemon {
+    pub(crate) async fn start(config: Arc<Config>, me: String) -> Result<Daemon, DaemonError> {
+        let core_config = core_config(&config, &me)?;
+        let tick_ms = *config.timings.heartbeat_interval_ms.get_ref();
+        let path = config.engine.state_dir.join("journal");
+        let (journal, report) =
+            Journal::<JournalEvent>::open(&path).map_err(|e| DaemonError::Journal {
+                path: path.display().to_string(),
+                error: e.to_string(),
+            })?;
+        if let Some(warning) = &report.warning {
+            tracing::warn!(%warning, "journal");
+        }
+        let last_failover_ago = journal
+            .last_matching(|e| matches!(e, JournalEvent::FailoverStarted { .. }))
+            .map(|entry| ticks(now_ms().saturating_sub(entry.unix_ms), tick_ms));
+        let mut core = Node::new(core_config, last_failover_ago);
+        adopt(&config, &mut core).await;
+
+        let (inputs_tx, inputs) = mpsc::channel(INPUT_CHANNEL_CAPACITY);
+        let effects = Effects {
+            config: config.clone(),
+            inputs: inputs_tx,
+            mysqld: Arc::new(Mutex::new(None)),
+        };
+        if core.view().active || AdoptedMysqld::find(&config.mysqld).ok().flatten().is_some() {
+            // A running server is adopted into a watcher, exactly as after a start.
+            if let Err(e) = effects.start_mysqld().await {
+                tracing::warn!(error = %e, "cannot adopt mysqld");
+            }
+        }
+        let listener = crate::control::server::bind(&config.engine.control_socket)
+            .map_err(DaemonError::io("bind the control socket"))?;
+        let (control_tx, control) = mpsc::channel(CONTROL_CHANNEL_CAPACITY);
+        tokio::spawn(crate::control::server::serve(listener, control_tx));
+        let events = super::events2_command(&config).map(Events2Supervisor::spawn);
+        let (peer_out, _) = tokio::sync::broadcast::channel(PEER_OUT_CAPACITY);
+        let peer_in = super::peer_link::start(&config, &me, &peer_out).await?;
+        tracing::info!(node = %me, cluster = %config.cluster.get_ref(), "tandemd started");
+        Ok(Daemon {
+            drbd: ResourceState::new(config.drbd_resource().unwrap_or_default()),
+            config,
+            core,
+            journal,
+            effects,
+            inputs,
+            peer_in,
+            peer_out,
+            events,
+            control,
+            pending_reply: None,
+            helper_waiters: HashMap::new(),
+            next_call: 1,
+            last_reason: String::new(),
+        })
+    }
+}
+
+/// Tells the core what already runs here: a mounted filesystem, a live mysqld, the VIP.
+async fn adopt(config: &Config, core: &mut Node) {
+    let mounted = matches!(
+        mount::state(&MountSpec::from_config(config)),
+        Ok(MountState::Mounted)
+    );
+    let mysqld = AdoptedMysqld::find(&config.mysqld).ok().flatten().is_some();
+    let vip = vip::present(&config.vip).await.unwrap_or(false);
+    if mounted || mysqld || vip {
+        tracing::info!(mounted, mysqld, vip, "adopting what is already running");
+    }
+    core.adopt(mounted, mysqld, vip);
+}

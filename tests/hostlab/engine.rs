@@ -1,0 +1,243 @@
+//! Two real tandemd daemons in the host lab (shared-disk mode): they agree on who serves,
+//! switch over with a client writing through the VIP, restart a killed mysqld, adopt what is
+//! running after a `kill -9` of tandemd, refuse a peer with the wrong key, and pause.
+
+use crate::client;
+use crate::fixture::{Lab, LabNode, VIP};
+use std::process::Child;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const TANDEMD: &str = env!("CARGO_BIN_EXE_tandemd");
+const TANDEM: &str = env!("CARGO_BIN_EXE_tandem");
+
+/// The lab config plus the engine: fast timings, a per-node socket and journal (the lab's
+/// `run/` is a private tmpfs per node).
+fn engine_config(lab: &Lab) -> std::path::PathBuf {
+    let run = lab.run_dir();
+    let text = lab.config_text()
+        + &format!(
+            "[timings]\nheartbeat_interval_ms = 100\npeer_timeout_ms = 600\n[engine]\ncontrol_socket = \"{r}/tandem.sock\"\nstate_dir = \"{r}/state\"\n\
+             flap_guard_s = 60\nmysqld_restart_limit = 2\nmysqld_restart_window_s = 60\n",
+            r = run.display()
+        );
+    let path = lab.dir.join("engine.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn start_daemon(lab: &Lab, node: &LabNode, config: &std::path::Path) -> Child {
+    let log = lab.dir.join(format!("tandemd-{}.log", node.role));
+    node.spawn(
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "exec {TANDEMD} --config {} --node {} 2>>{}",
+                config.display(),
+                node.role,
+                log.display()
+            ),
+        ],
+    )
+}
+
+fn tandem(node: &LabNode, config: &std::path::Path, args: &str) -> std::process::Output {
+    node.sh(&format!("{TANDEM} --config {} {args}", config.display()))
+}
+
+fn status(node: &LabNode, config: &std::path::Path) -> serde_json::Value {
+    let out = tandem(node, config, "status --json");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn serving(node: &LabNode, config: &std::path::Path) -> bool {
+    let out = tandem(node, config, "status --json");
+    if !out.status.success() {
+        return false;
+    }
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    value["local"]["services"]
+        .as_array()
+        .is_some_and(|s| !s.is_empty() && s.iter().all(|x| x[1] == true))
+}
+
+fn wait_for(lab: &Lab, what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "timed out waiting for {what}\n--- a:\n{}\n--- b:\n{}",
+        log_of(lab, &lab.a),
+        log_of(lab, &lab.b)
+    );
+}
+
+fn log_of(lab: &Lab, node: &LabNode) -> String {
+    std::fs::read_to_string(lab.dir.join(format!("tandemd-{}.log", node.role))).unwrap_or_default()
+}
+
+/// The mariadbd in this node's network namespace (other labs run their own).
+fn mysqld_pid(node: &LabNode) -> String {
+    crate::fixture::host(&format!("ip netns pids {}", node.netns))
+        .split_whitespace()
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "mariadbd")
+        })
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn two_daemons_switch_over_restart_mysqld_adopt_and_pause() {
+    let lab = Lab::new();
+    lab.mount_shared(&lab.a);
+    lab.umount(&lab.a);
+    let config = engine_config(&lab);
+    let mut daemon_a = start_daemon(&lab, &lab.a, &config);
+    let mut daemon_b = start_daemon(&lab, &lab.b, &config);
+    wait_for(&lab, "a to serve", Duration::from_secs(30), || {
+        serving(&lab.a, &config)
+    });
+    let status_b = status(&lab.b, &config);
+    assert_eq!(
+        status_b["local"]["reason"], "no action: a is active; standby here",
+        "{status_b}"
+    );
+    let cfg = lab.config();
+    lab.a.run(|| client::setup_schema(&cfg.mysqld));
+
+    // Switchover a → b with a client writing through the VIP.
+    let stop = AtomicBool::new(false);
+    let log = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| lab.client.run(|| client::write_until(&stop, VIP, 0)));
+        std::thread::sleep(Duration::from_millis(500));
+        let out = tandem(&lab.a, &config, "switchover --to b --force --wait");
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, Ordering::SeqCst);
+        writer.join().unwrap()
+    });
+    let stored = lab.b.run(|| client::stored_ids(&cfg.mysqld));
+    let lost: Vec<u64> = log
+        .acked
+        .iter()
+        .copied()
+        .filter(|id| stored.binary_search(id).is_err())
+        .collect();
+    println!(
+        "switchover a→b: {} acknowledged, longest write gap {} ms",
+        log.acked.len(),
+        log.longest_gap.as_millis()
+    );
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    assert!(serving(&lab.b, &config) && !serving(&lab.a, &config));
+
+    // kill -9 mysqld on b: restarted in place.
+    let before = mysqld_pid(&lab.b);
+    lab.b.sh_ok(&format!("kill -9 {before}"));
+    wait_for(
+        &lab,
+        "mysqld restarted on b",
+        Duration::from_secs(30),
+        || serving(&lab.b, &config) && mysqld_pid(&lab.b) != before,
+    );
+    let history = String::from_utf8_lossy(&tandem(&lab.b, &config, "history").stdout).to_string();
+    assert!(history.contains("killed by signal 9"), "{history}");
+
+    // kill -9 tandemd on b: the new one adopts mysqld, the mount and the VIP without a restart.
+    let pid = mysqld_pid(&lab.b);
+    daemon_b.kill().unwrap();
+    daemon_b.wait().unwrap();
+    let mut daemon_b2 = start_daemon(&lab, &lab.b, &config);
+    wait_for(&lab, "b to serve again", Duration::from_secs(30), || {
+        serving(&lab.b, &config)
+    });
+    assert_eq!(
+        mysqld_pid(&lab.b),
+        pid,
+        "mysqld was restarted instead of adopted"
+    );
+    assert!(log_of(&lab, &lab.b).contains("adopting what is already running"));
+
+    // Pause on a: observe only; status says so.
+    let out = tandem(&lab.a, &config, "pause");
+    assert!(out.status.success());
+    let paused = status(&lab.a, &config);
+    assert!(
+        paused["local"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("PAUSE: "),
+        "{paused}"
+    );
+    let out = tandem(&lab.a, &config, "promote");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "refused: peer b is Primary; run `tandem switchover --to a` or demote b first"
+    );
+    assert!(tandem(&lab.a, &config, "resume").status.success());
+
+    for daemon in [&mut daemon_a, &mut daemon_b2] {
+        daemon.kill().unwrap();
+        daemon.wait().unwrap();
+    }
+}
+
+#[test]
+fn a_peer_with_the_wrong_key_gets_nothing_and_changes_nothing() {
+    let lab = Lab::new();
+    lab.mount_shared(&lab.a);
+    lab.umount(&lab.a);
+    let config = engine_config(&lab);
+    let mut daemon_a = start_daemon(&lab, &lab.a, &config);
+    let mut daemon_b = start_daemon(&lab, &lab.b, &config);
+    wait_for(&lab, "a to serve", Duration::from_secs(30), || {
+        serving(&lab.a, &config)
+    });
+    // An impostor in the client namespace dials a's peer port with the wrong key and claims
+    // to be a standby that hands over: it must be refused before anything is read.
+    let wrong = tandem::peer::PeerKey::from_bytes(&[0x11; 32]).unwrap();
+    let cluster = lab.config().cluster.get_ref().clone();
+    let refused = lab.client.run(|| async move {
+        let stream = tokio::net::TcpStream::connect(("10.99.0.1", 7800))
+            .await
+            .unwrap();
+        tandem::peer::handshake_client(stream, &wrong, &cluster, Duration::from_secs(2))
+            .await
+            .err()
+            .map(|e| e.to_string())
+    });
+    assert!(
+        refused.is_some(),
+        "the handshake with a wrong key succeeded"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(serving(&lab.a, &config) && !serving(&lab.b, &config));
+    assert!(log_of(&lab, &lab.a).contains("peer link: refused a connection"));
+    for daemon in [&mut daemon_a, &mut daemon_b] {
+        daemon.kill().unwrap();
+        daemon.wait().unwrap();
+    }
+}
