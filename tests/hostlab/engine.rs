@@ -155,7 +155,10 @@ fn two_daemons_switch_over_restart_mysqld_adopt_and_pause() {
         &lab,
         "mysqld restarted on b",
         Duration::from_secs(30),
-        || serving(&lab.b, &config) && mysqld_pid(&lab.b) != before,
+        || {
+            let now = mysqld_pid(&lab.b);
+            !now.is_empty() && now != before && serving(&lab.b, &config)
+        },
     );
     let history = String::from_utf8_lossy(&tandem(&lab.b, &config, "history").stdout).to_string();
     assert!(history.contains("killed by signal 9"), "{history}");
