@@ -10,7 +10,7 @@ mod sim;
 
 use sim::{Cluster, NAMES};
 use std::path::Path;
-use tandem::core::{Input, Request};
+use tandem::core::{Health, Input, Request};
 
 /// `stabilize` stops once nothing happened for this many ticks.
 const QUIET_TICKS: u64 = 12;
@@ -36,6 +36,12 @@ fn run_command(cluster: &mut Cluster, line: &str) {
         ["kill", n] => cluster.crash(node(n)),
         ["boot", n] => cluster.boot(node(n)),
         ["fail", n, "mysqld"] => cluster.crash_mysqld(node(n)),
+        ["hang", n, "mysqld"] => {
+            let i = node(n);
+            cluster.log.push(format!("{n}: mysqld hangs"));
+            let health = Health::MysqldUnhealthy("SELECT 1 timed out 3 times".into());
+            cluster.nodes[i].core.step(Input::Health(health));
+        }
         ["split-brain"] => cluster.split_brain(),
         ["cli", n, rest @ ..] => {
             let request = match rest {

@@ -48,6 +48,12 @@ impl Node {
                 format!("{pause}the stop chain failed; escalating to {step}"),
             );
         }
+        if self.mysqld_hung && self.up[Layer::Mysqld as usize] {
+            return Decision::run(
+                Step::StopMysqld,
+                format!("{pause}mysqld does not answer SELECT 1: stopping it to restart it"),
+            );
+        }
         if self.outdate_call.is_some() {
             return Decision::run(
                 Step::OutdateLocal,

@@ -119,6 +119,8 @@ pub struct Node {
     pub(crate) operator: Option<OperatorGoal>,
     pub(crate) last_failover_at: Option<u64>,
     pub(crate) restarts: Vec<u64>,
+    /// mysqld is running but not answering: stop it before starting it again.
+    pub(crate) mysqld_hung: bool,
     /// mysqld failed more often than the restart limit allows: give the service away.
     pub(crate) local_failure: Option<String>,
     /// A start step failed: do not retry before this tick.
@@ -159,6 +161,7 @@ impl Node {
             operator: None,
             restarts: Vec::new(),
             local_failure: None,
+            mysqld_hung: false,
             start_blocked_until: None,
             escalation: None,
             started_at: now,
@@ -403,10 +406,15 @@ impl Node {
             ),
         };
         let index = layer as usize;
-        if !self.up[index] {
+        if !self.up[index] || (self.mysqld_hung && layer == Layer::Mysqld) {
             return;
         }
-        self.up[index] = false;
+        if matches!(health, Health::MysqldUnhealthy(_)) {
+            // Still running: decide() stops it first; the restart budget counts it now.
+            self.mysqld_hung = true;
+        } else {
+            self.up[index] = false;
+        }
         self.restarts
             .retain(|at| self.now - at < self.cfg.restart_window_ticks);
         if self.restarts.len() >= self.cfg.restart_limit {
@@ -443,6 +451,9 @@ impl Node {
     fn on_step_ok(&mut self, step: Step) {
         if step == Step::SelfFence {
             self.escalation = None;
+        }
+        if step == Step::StopMysqld {
+            self.mysqld_hung = false;
         }
         for (index, layer) in LAYERS.iter().enumerate() {
             if layer.start() == step || (index == 0 && matches!(step, Step::Promote { .. })) {

@@ -162,7 +162,8 @@ impl Effects {
     }
 
     async fn stop_mysqld(&self) -> Result<(), String> {
-        let slot = self.mysqld.lock().ok().and_then(|s| s.clone());
+        // Taken out of the slot: a server being stopped is no longer health-checked.
+        let slot = self.mysqld.lock().ok().and_then(|mut s| s.take());
         let Some(slot) = slot else {
             return Ok(()); // not running: nothing to stop
         };
@@ -183,6 +184,41 @@ impl Effects {
             let result = run_command("power-fence", command).await;
             let _ = effects.inputs.send(Input::PowerFenced(result)).await;
         });
+    }
+}
+
+/// How often the running mysqld is asked `SELECT 1`.
+const HEALTH_INTERVAL_MS: u64 = 1_000;
+/// Consecutive failed checks before mysqld counts as hung: one slow answer under load is
+/// not a reason to restart a database.
+const HEALTH_FAILURES_BEFORE_HUNG: u32 = 3;
+
+impl Effects {
+    /// Checks the watched mysqld with `SELECT 1` forever; reports a hung server once per
+    /// streak of failures.
+    pub async fn health_monitor(self) {
+        let mut failures = 0u32;
+        let mut interval = tokio::time::interval(Duration::from_millis(HEALTH_INTERVAL_MS));
+        loop {
+            interval.tick().await;
+            let watched = self.mysqld.lock().map(|s| s.is_some()).unwrap_or(false);
+            if !watched {
+                failures = 0;
+                continue;
+            }
+            match crate::exec::mysqld::health(&self.config.mysqld).await {
+                Ok(()) => failures = 0,
+                Err(error) => {
+                    failures += 1;
+                    tracing::warn!(%error, failures, "mysqld health check failed");
+                    if failures == HEALTH_FAILURES_BEFORE_HUNG {
+                        let why = format!("{failures} health checks in a row failed: {error}");
+                        let health = Health::MysqldUnhealthy(why);
+                        let _ = self.inputs.send(Input::Health(health)).await;
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -119,6 +119,7 @@ impl Daemon {
                 tracing::warn!(error = %e, "cannot adopt mysqld");
             }
         }
+        tokio::spawn(effects.clone().health_monitor());
         let listener = crate::control::server::bind(&config.engine.control_socket)
             .map_err(DaemonError::io("bind the control socket"))?;
         let (control_tx, control) = mpsc::channel(CONTROL_CHANNEL_CAPACITY);

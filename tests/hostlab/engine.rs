@@ -15,7 +15,9 @@ const TANDEM: &str = env!("CARGO_BIN_EXE_tandem");
 /// `run/` is a private tmpfs per node).
 fn engine_config(lab: &Lab) -> std::path::PathBuf {
     let run = lab.run_dir();
-    let text = lab.config_text()
+    let text = lab
+        .config_text()
+        .replace("stop_timeout_ms = 10000", "stop_timeout_ms = 2000")
         + &format!(
             "[timings]\nheartbeat_interval_ms = 100\npeer_timeout_ms = 600\n[engine]\ncontrol_socket = \"{r}/tandem.sock\"\nstate_dir = \"{r}/state\"\n\
              flap_guard_s = 60\nmysqld_restart_limit = 2\nmysqld_restart_window_s = 60\n",
@@ -239,6 +241,31 @@ fn a_peer_with_the_wrong_key_gets_nothing_and_changes_nothing() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(serving(&lab.a, &config) && !serving(&lab.b, &config));
     assert!(log_of(&lab, &lab.a).contains("peer link: refused a connection"));
+    for daemon in [&mut daemon_a, &mut daemon_b] {
+        daemon.kill().unwrap();
+        daemon.wait().unwrap();
+    }
+}
+
+#[test]
+fn a_hung_mysqld_is_stopped_and_restarted() {
+    let lab = Lab::new();
+    lab.mount_shared(&lab.a);
+    lab.umount(&lab.a);
+    let config = engine_config(&lab);
+    let mut daemon_a = start_daemon(&lab, &lab.a, &config);
+    let mut daemon_b = start_daemon(&lab, &lab.b, &config);
+    wait_for(&lab, "a to serve", Duration::from_secs(30), || serving(&lab.a, &config));
+    // SIGSTOP: the process lives, holds its lock and socket, and answers nothing.
+    let hung = mysqld_pid(&lab.a);
+    lab.a.sh_ok(&format!("kill -STOP {hung}"));
+    wait_for(&lab, "a new mysqld on a", Duration::from_secs(60), || {
+        let now = mysqld_pid(&lab.a);
+        !now.is_empty() && now != hung && serving(&lab.a, &config)
+    });
+    let log = log_of(&lab, &lab.a);
+    assert!(log.contains("mysqld does not answer SELECT 1: stopping it to restart it"), "{log}");
+    assert!(!serving(&lab.b, &config), "the service moved although a restart sufficed");
     for daemon in [&mut daemon_a, &mut daemon_b] {
         daemon.kill().unwrap();
         daemon.wait().unwrap();
