@@ -23,6 +23,15 @@ if [ -f "$HOME/.cargo/env" ]; then
     . "$HOME/.cargo/env"
 fi
 
+# Layer 4 needs the VM lab (Debian's kernel with DRBD, qemu, virtme-ng, a MariaDB template):
+# idempotent, ~1 s when already done. Without it the vmlab test FAILS; TANDEM_SKIP_VMLAB=1 skips
+# the VM lab, loudly, for quick local runs only.
+if [ "${TANDEM_SKIP_VMLAB:-0}" != 1 ]; then
+    echo "== VM lab setup"
+    bash tests/vmlab/setup.sh
+fi
+
 echo "== layers 1 and 3: unit tests, parsers on real DRBD captures, config, rendering via drbdadm,"
-echo "   and the host lab (namespaces, loop disks, real mounts, MariaDB and netlink)"
+echo "   the host lab (namespaces, loop disks, real mounts, MariaDB and netlink), layer 2 (core"
+echo "   transcripts and the seeded simulation) and layer 4, the VM lab (two qemu guests, real DRBD)"
 cargo test --all-targets --locked

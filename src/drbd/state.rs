@@ -49,8 +49,14 @@ pub struct ResourceState {
     pub replication: ReplicationState,
     /// KiB out of sync with the peer, when DRBD reported it (events2 `--statistics`, /proc/drbd).
     pub out_of_sync_kib: Option<u64>,
-    /// Resync progress in percent, while a resync or verify runs.
+    /// Resync progress in percent, while a resync or verify runs. DRBD 9's events2 says it
+    /// (`done:`); DRBD 8.4's does not, so it is derived from the out-of-sync amount against
+    /// the largest amount seen since the resync began.
     pub sync_done_percent: Option<f64>,
+    /// KiB out of sync when the running resync began (the largest amount seen since): the
+    /// base of the derived progress. `None` outside a resync.
+    #[serde(default)]
+    pub sync_total_kib: Option<u64>,
     /// I/O is suspended (e.g. by fencing): writes hang until it is resumed.
     pub suspended: bool,
     /// The initial state dump (`exists -`) has been seen: before it the state is partial.
@@ -96,6 +102,7 @@ impl ResourceState {
             replication: ReplicationState::Off,
             out_of_sync_kib: None,
             sync_done_percent: None,
+            sync_total_kib: None,
             suspended: false,
             initial_dump_done: false,
             last_helper: None,
@@ -118,6 +125,7 @@ impl ResourceState {
         state.replication = minor.replication.clone();
         state.out_of_sync_kib = minor.out_of_sync_kib();
         state.sync_done_percent = minor.resync.as_ref().map(|resync| resync.done_percent);
+        state.sync_total_kib = minor.resync.as_ref().map(|resync| resync.total_kib);
         state.suspended = minor.suspended();
         state.initial_dump_done = true;
         state
@@ -215,12 +223,28 @@ impl ResourceState {
         if let Some(out_of_sync) = event.out_of_sync_kib() {
             self.set_out_of_sync(Some(out_of_sync), changes);
         }
+        self.sync_total_kib = match (self.replication.is_syncing(), self.out_of_sync_kib) {
+            (true, Some(now)) => Some(self.sync_total_kib.unwrap_or(0).max(now)),
+            (true, None) => self.sync_total_kib,
+            (false, _) => None,
+        };
         let done = match event.done_percent() {
             Some(done) => Some(done),
-            None if self.replication.is_syncing() => self.sync_done_percent,
+            None if self.replication.is_syncing() => self.derived_progress(),
             None => None,
         };
         self.set_sync_progress(done, changes);
+    }
+
+    /// Progress from the out-of-sync amount (DRBD 8.4): `None` until both amounts are known.
+    /// Rounded to 0.1 % so that a change is reported only when the figure moves visibly.
+    fn derived_progress(&self) -> Option<f64> {
+        let (total, left) = (self.sync_total_kib?, self.out_of_sync_kib?);
+        if total == 0 {
+            return None;
+        }
+        let done = 100.0 * (total.saturating_sub(left)) as f64 / total as f64;
+        Some((done * 10.0).round() / 10.0)
     }
 
     fn destroy(&mut self, kind: &ObjectKind, changes: &mut Vec<Change>) {
@@ -244,6 +268,7 @@ impl ResourceState {
         self.set_replication(ReplicationState::Off, changes);
         self.set_peer_disk(DiskState::DUnknown, changes);
         self.set_sync_progress(None, changes);
+        self.sync_total_kib = None;
     }
 
     fn helper_called(&mut self, event: &Event, changes: &mut Vec<Change>) {

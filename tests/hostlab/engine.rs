@@ -13,7 +13,7 @@ const TANDEM: &str = env!("CARGO_BIN_EXE_tandem");
 
 /// The lab config plus the engine: fast timings, a per-node socket and journal (the lab's
 /// `run/` is a private tmpfs per node).
-fn engine_config(lab: &Lab) -> std::path::PathBuf {
+pub(crate) fn engine_config(lab: &Lab) -> std::path::PathBuf {
     let run = lab.run_dir();
     let text = lab
         .config_text()
@@ -28,7 +28,7 @@ fn engine_config(lab: &Lab) -> std::path::PathBuf {
     path
 }
 
-fn start_daemon(lab: &Lab, node: &LabNode, config: &std::path::Path) -> Child {
+pub(crate) fn start_daemon(lab: &Lab, node: &LabNode, config: &std::path::Path) -> Child {
     let log = lab.dir.join(format!("tandemd-{}.log", node.role));
     node.spawn(
         "sh",
@@ -44,7 +44,7 @@ fn start_daemon(lab: &Lab, node: &LabNode, config: &std::path::Path) -> Child {
     )
 }
 
-fn tandem(node: &LabNode, config: &std::path::Path, args: &str) -> std::process::Output {
+pub(crate) fn tandem(node: &LabNode, config: &std::path::Path, args: &str) -> std::process::Output {
     node.sh(&format!("{TANDEM} --config {} {args}", config.display()))
 }
 
@@ -58,7 +58,7 @@ fn status(node: &LabNode, config: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn serving(node: &LabNode, config: &std::path::Path) -> bool {
+pub(crate) fn serving(node: &LabNode, config: &std::path::Path) -> bool {
     let out = tandem(node, config, "status --json");
     if !out.status.success() {
         return false;
@@ -69,7 +69,7 @@ fn serving(node: &LabNode, config: &std::path::Path) -> bool {
         .is_some_and(|s| !s.is_empty() && s.iter().all(|x| x[1] == true))
 }
 
-fn wait_for(lab: &Lab, what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_for(lab: &Lab, what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while started.elapsed() < timeout {
         if done() {
@@ -84,12 +84,12 @@ fn wait_for(lab: &Lab, what: &str, timeout: Duration, mut done: impl FnMut() -> 
     );
 }
 
-fn log_of(lab: &Lab, node: &LabNode) -> String {
+pub(crate) fn log_of(lab: &Lab, node: &LabNode) -> String {
     std::fs::read_to_string(lab.dir.join(format!("tandemd-{}.log", node.role))).unwrap_or_default()
 }
 
 /// The mariadbd in this node's network namespace (other labs run their own).
-fn mysqld_pid(node: &LabNode) -> String {
+pub(crate) fn mysqld_pid(node: &LabNode) -> String {
     crate::fixture::host(&format!("ip netns pids {}", node.netns))
         .split_whitespace()
         .find(|pid| {
@@ -255,7 +255,9 @@ fn a_hung_mysqld_is_stopped_and_restarted() {
     let config = engine_config(&lab);
     let mut daemon_a = start_daemon(&lab, &lab.a, &config);
     let mut daemon_b = start_daemon(&lab, &lab.b, &config);
-    wait_for(&lab, "a to serve", Duration::from_secs(30), || serving(&lab.a, &config));
+    wait_for(&lab, "a to serve", Duration::from_secs(30), || {
+        serving(&lab.a, &config)
+    });
     // SIGSTOP: the process lives, holds its lock and socket, and answers nothing.
     let hung = mysqld_pid(&lab.a);
     lab.a.sh_ok(&format!("kill -STOP {hung}"));
@@ -264,8 +266,14 @@ fn a_hung_mysqld_is_stopped_and_restarted() {
         !now.is_empty() && now != hung && serving(&lab.a, &config)
     });
     let log = log_of(&lab, &lab.a);
-    assert!(log.contains("mysqld does not answer SELECT 1: stopping it to restart it"), "{log}");
-    assert!(!serving(&lab.b, &config), "the service moved although a restart sufficed");
+    assert!(
+        log.contains("mysqld does not answer SELECT 1: stopping it to restart it"),
+        "{log}"
+    );
+    assert!(
+        !serving(&lab.b, &config),
+        "the service moved although a restart sufficed"
+    );
     for daemon in [&mut daemon_a, &mut daemon_b] {
         daemon.kill().unwrap();
         daemon.wait().unwrap();

@@ -2,6 +2,7 @@
 //! namespaces that each test creates and removes (see fixture.rs). Needs root.
 
 mod bench;
+mod bench_engine;
 mod chain;
 mod client;
 mod engine;

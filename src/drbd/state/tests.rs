@@ -199,3 +199,35 @@ fn helper_without_name_or_status_still_reports() {
         ]
     );
 }
+
+/// DRBD 8.4's events2 has no `done:`: progress comes from out-of-sync against the amount at
+/// the start of the resync (the shape of the lines the VM lab saw on vm-b).
+#[test]
+fn progress_is_derived_from_out_of_sync_without_done() {
+    let mut state = ResourceState::new("r0");
+    apply_all(&mut state, &INITIAL_DUMP);
+    let peer = "change peer-device name:r0 peer-node-id:0 conn-name:peer volume:0";
+    apply_all(
+        &mut state,
+        &[
+            &format!("{peer} replication:WFSyncUUID out-of-sync:32768"),
+            &format!("{peer} replication:SyncTarget out-of-sync:27008"),
+        ],
+    );
+    assert_eq!(state.sync_total_kib, Some(32768));
+    assert_eq!(state.sync_done_percent, Some(17.6));
+    let changes = apply_all(&mut state, &[&format!("{peer} out-of-sync:8192")]);
+    assert_eq!(state.sync_done_percent, Some(75.0));
+    assert!(
+        changes.iter().any(|c| c.starts_with("sync progress 17.6")),
+        "{changes:?}"
+    );
+    apply_all(
+        &mut state,
+        &[&format!("{peer} replication:Established out-of-sync:0")],
+    );
+    assert_eq!(
+        (state.sync_done_percent, state.sync_total_kib),
+        (None, None)
+    );
+}
