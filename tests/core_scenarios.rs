@@ -32,6 +32,13 @@ fn run_command(cluster: &mut Cluster, line: &str) {
         ["cut", "peer"] => cluster.peer_link = false,
         ["cut", "repl"] => cluster.repl_link = false,
         ["cut", "all"] => (cluster.peer_link, cluster.repl_link) = (false, false),
+        ["drbd-late", n, ticks] => {
+            let i = node(n);
+            cluster.nodes[i].drbd_dump_at = cluster.now + ticks.parse::<u64>().unwrap();
+            cluster.log.push(format!(
+                "{n}: DRBD's initial state arrives in {ticks} ticks"
+            ));
+        }
         ["heal"] => (cluster.peer_link, cluster.repl_link) = (true, true),
         ["kill", n] => cluster.crash(node(n)),
         ["boot", n] => cluster.boot(node(n)),

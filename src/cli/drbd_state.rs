@@ -39,12 +39,12 @@ pub async fn read(resource: &str, minor: u32) -> Result<StateReport, DrbdError> 
         .and_then(|text| procfs::parse(&text).ok())
         .and_then(|proc_drbd| proc_drbd.minor(minor).cloned());
     // One dump cannot tell how far a resync got on DRBD 8.4 (its events2 has no `done:` and
-    // the dump sees no start); /proc/drbd's progress line can.
-    if let Some(resync) = minor_status.as_ref().and_then(|m| m.resync.as_ref()) {
-        if state.replication.is_syncing() {
-            state.sync_done_percent = Some(resync.done_percent);
-            state.sync_total_kib = Some(resync.total_kib);
-        }
+    // the dump sees no start, so a figure derived from it would always read 0 %); /proc/drbd's
+    // progress line can. Without that line (read as the resync ends) the figure is unknown.
+    if state.replication.is_syncing() {
+        let resync = minor_status.as_ref().and_then(|m| m.resync.as_ref());
+        state.sync_done_percent = resync.map(|r| r.done_percent);
+        state.sync_total_kib = resync.map(|r| r.total_kib);
     }
     Ok(StateReport {
         state,

@@ -164,6 +164,12 @@ impl Node {
                     format!("no action: {peer} is active; standby here"),
                 );
             }
+            if self.cfg.drbd && !p.drbd_known {
+                return (
+                    Goal::Hold,
+                    format!("waiting for {peer} to read its DRBD state"),
+                );
+            }
             if let Some(at) = self.handed_over_at {
                 if self.now - at <= 2 * self.cfg.peer_timeout_ticks {
                     return (

@@ -43,6 +43,9 @@ pub struct PeerView {
     pub busy: bool,
     pub paused: bool,
     pub split_brain: bool,
+    /// The peer's daemon has read DRBD's state (its initial events2 dump). Before that its
+    /// `role` and `disk` are placeholders (Unknown, DUnknown), not facts to act on.
+    pub drbd_known: bool,
 }
 
 /// Messages between the two cores, carried by the authenticated peer link.

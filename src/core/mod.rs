@@ -110,6 +110,8 @@ pub struct Node {
     pub(crate) paused: bool,
     pub(crate) split_brain: Option<String>,
     pub(crate) power_fenced: bool,
+    /// A DRBD state has arrived (the daemon feeds none before events2's initial dump).
+    pub(crate) drbd_known: bool,
     /// The peer handed over at this tick.
     pub(crate) handover_at: Option<u64>,
     /// This node owes the peer a Handover once it is down.
@@ -155,6 +157,7 @@ impl Node {
             paused: false,
             split_brain: None,
             power_fenced: false,
+            drbd_known: false,
             handover_at: None,
             handover_owed: false,
             handed_over_at: None,
@@ -301,6 +304,7 @@ impl Node {
             self.power_fenced = false;
         }
         self.drbd = view;
+        self.drbd_known = true;
     }
 
     fn on_peer(&mut self, message: PeerMessage) {

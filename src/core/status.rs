@@ -41,6 +41,7 @@ impl Node {
             busy: self.in_flight.is_some() || (self.any_up() && !self.all_up()),
             paused: self.paused,
             split_brain: self.split_brain.is_some(),
+            drbd_known: !self.cfg.drbd || self.drbd_known,
         }
     }
 

@@ -265,6 +265,7 @@ fn spawn(cfg: &Mysqld) -> Result<Child, MysqldError> {
         binary: cfg.binary.clone(),
         error,
     };
+    prepare_socket_dir(cfg).map_err(spawn_error)?;
     let capture_path = stderr_path(cfg);
     let capture = std::fs::File::create(&capture_path)
         .map_err(|e| spawn_error(format!("cannot create {}: {e}", capture_path.display())))?;
@@ -283,6 +284,28 @@ fn spawn(cfg: &Mysqld) -> Result<Child, MysqldError> {
         .kill_on_drop(false)
         .spawn()
         .map_err(|e| spawn_error(e.to_string()))
+}
+
+/// Creates the socket directory when it is missing, owned by the server's user, who writes
+/// its socket and pid file there. A fresh `/run` after a boot has no `/run/mysqld`, and with no
+/// systemd there is no tmpfiles.d to make it. An existing directory is left as it is.
+fn prepare_socket_dir(cfg: &Mysqld) -> Result<(), String> {
+    let dir = socket_dir(cfg);
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let user = nix::unistd::User::from_name(&cfg.user)
+        .map_err(|e| format!("cannot look up user {}: {e}", cfg.user))?
+        .ok_or_else(|| {
+            format!(
+                "no user {} to own {}; set [mysqld] user",
+                cfg.user,
+                dir.display()
+            )
+        })?;
+    nix::unistd::chown(&dir, Some(user.uid), Some(user.gid))
+        .map_err(|e| format!("cannot chown {} to {}: {e}", dir.display(), cfg.user))
 }
 
 fn child_pid(child: &Child, cfg: &Mysqld) -> Result<i32, MysqldError> {

@@ -46,6 +46,9 @@ pub struct SimNode {
     pub pending: Option<(Step, u64)>,
     /// A promote waiting for DRBD's fence-peer answer: the helper call id.
     pub fence_wait: Option<u64>,
+    /// Until this tick the node's daemon has not read DRBD's initial state dump yet (a slow
+    /// `drbdsetup events2` at start): its core gets no DRBD input.
+    pub drbd_dump_at: u64,
     last_view: Option<DrbdView>,
 }
 
@@ -92,6 +95,7 @@ impl Cluster {
             standalone: false,
             pending: None,
             fence_wait: None,
+            drbd_dump_at: 0,
             last_view: None,
         };
         Self {
@@ -153,7 +157,8 @@ impl Cluster {
                 continue;
             }
             let view = self.view(i);
-            if self.nodes[i].last_view.as_ref() != Some(&view) {
+            let dumped = self.now >= self.nodes[i].drbd_dump_at;
+            if dumped && self.nodes[i].last_view.as_ref() != Some(&view) {
                 self.nodes[i].last_view = Some(view.clone());
                 self.nodes[i].core.step(Input::Drbd(view));
             }

@@ -58,6 +58,16 @@ pub struct WriteLog {
 
 /// Writes ids after `previous_id` until `stop` is set, through `host:3306`.
 pub async fn write_until(stop: &AtomicBool, host: &str, previous_id: u64) -> WriteLog {
+    write_until_with(stop, host, previous_id, CLIENT_TIMEOUT).await
+}
+
+/// [`write_until`] with the client's patience for one connect or write set by the caller.
+pub async fn write_until_with(
+    stop: &AtomicBool,
+    host: &str,
+    previous_id: u64,
+    client_timeout: Duration,
+) -> WriteLog {
     let opts = mysql_async::OptsBuilder::default()
         .ip_or_hostname(host.to_string())
         .tcp_port(3306)
@@ -71,7 +81,7 @@ pub async fn write_until(stop: &AtomicBool, host: &str, previous_id: u64) -> Wri
     while !stop.load(Ordering::SeqCst) {
         tokio::time::sleep(WRITE_INTERVAL).await;
         if conn.is_none() {
-            conn = tokio::time::timeout(CLIENT_TIMEOUT, mysql_async::Conn::new(opts.clone()))
+            conn = tokio::time::timeout(client_timeout, mysql_async::Conn::new(opts.clone()))
                 .await
                 .ok()
                 .and_then(Result::ok);
@@ -85,7 +95,7 @@ pub async fn write_until(stop: &AtomicBool, host: &str, previous_id: u64) -> Wri
             "INSERT INTO writes (id, at) VALUES (?, UNIX_TIMESTAMP(NOW(6)))",
             (id,),
         );
-        match tokio::time::timeout(CLIENT_TIMEOUT, insert).await {
+        match tokio::time::timeout(client_timeout, insert).await {
             Ok(Ok(())) => {
                 log.acked.push(id);
                 log.longest_gap = log.longest_gap.max(last_ack.elapsed());

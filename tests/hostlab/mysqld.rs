@@ -88,6 +88,27 @@ fn mysqld_starts_answers_health_and_stops_gracefully_reaped() {
     });
 }
 
+/// A fresh /run has no socket directory (no systemd tmpfiles here): the start makes it, owned
+/// by the server's user, and the server creates its socket in it.
+#[test]
+fn mysqld_start_creates_a_missing_socket_directory_owned_by_its_user() {
+    let (lab, mut cfg) = lab_with_datadir();
+    let dir = cfg.socket.parent().unwrap().join("fresh-run/mysqld");
+    cfg.socket = dir.join("mysqld.sock");
+    assert!(!dir.exists());
+    lab.a.run(|| async move {
+        let server = MysqldProcess::start(&cfg).await.unwrap();
+        health(&cfg).await.unwrap();
+        let mysql = nix::unistd::User::from_name("mysql").unwrap().unwrap();
+        let meta = std::fs::metadata(&dir).unwrap();
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::uid(&meta),
+            mysql.uid.as_raw()
+        );
+        server.stop().await.unwrap();
+    });
+}
+
 #[test]
 fn mysqld_kill_9_is_seen_as_signal_9_and_restart_keeps_committed_rows() {
     let (lab, cfg) = lab_with_datadir();

@@ -3,6 +3,7 @@
 //! mounted, the protocol-C config installed, and DRBD up, Connected, Secondary/Secondary,
 //! UpToDate/UpToDate with protocol C in effect.
 
+use crate::engine::VIP;
 use crate::files::config_path;
 use crate::lab::{Lab, Link, Node, MOUNTPOINT, NODES, RESOURCE};
 use crate::observe::in_sync;
@@ -41,11 +42,20 @@ impl Lab {
         }
         self.heal(Link::Replication);
         self.heal(Link::Management);
+        for node in NODES {
+            let share = self.guest(node).spec.share.clone();
+            for stale in ["fence.request", "fence.done"] {
+                let _ = std::fs::remove_file(share.join(stale));
+            }
+        }
         let config = config_path(&self.run_dir, 'C');
         let clean = format!(
             "for f in /run/tandem/lab/*.pid; do [ -e \"$f\" ] || continue\n  \
                kill -9 $(cat \"$f\") 2>/dev/null; rm -f \"$f\"\n\
              done\n\
+             pkill -9 -x mariadbd || true\n\
+             ip addr del {VIP}/24 dev lan0 2>/dev/null || true\n\
+             rm -rf /run/tandem/state\n\
              i=0; while mountpoint -q {MOUNTPOINT} && ! umount {MOUNTPOINT} 2>/dev/null; do\n  \
                i=$((i+1)); [ $i -lt 50 ] || exit 1; sleep 0.1\n\
              done\n\

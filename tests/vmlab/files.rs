@@ -22,7 +22,10 @@ pub const PROTOCOLS: [char; 3] = ['A', 'B', 'C'];
 pub fn install_binaries(run_dir: &Path) -> Result<(), String> {
     let bin = run_dir.join("bin");
     fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
-    for (name, built) in BINARIES {
+    // This harness binary doubles as the lab's MySQL client inside a guest (`--client`).
+    let me = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let me = me.to_string_lossy().into_owned();
+    for (name, built) in BINARIES.into_iter().chain([("vmlab-client", me.as_str())]) {
         let target = bin.join(name);
         let stripped = Command::new("objcopy")
             .arg("--strip-debug")
@@ -50,6 +53,8 @@ pub fn write_configs(run_dir: &Path) -> Result<(), String> {
         fs::write(config_path(run_dir, protocol), config_text(protocol))
             .map_err(|e| e.to_string())?;
     }
+    fs::write(engine_config_path(run_dir), engine_config_text(run_dir))
+        .map_err(|e| e.to_string())?;
     let key = run_dir.join("peer.key");
     let mut bytes = [0u8; 32];
     fs::File::open("/dev/urandom")
@@ -107,4 +112,33 @@ address = "10.99.0.100/24"
 interface = "lan0"
 "#
     )
+}
+
+pub fn engine_config_path(run_dir: &Path) -> PathBuf {
+    run_dir.join("config").join("tandem-engine.toml")
+}
+
+/// The config the engine scenarios run tandemd with: the protocol-C lab config plus
+/// - `fencing = "resource-only"`: DRBD calls tandem's fence-peer handler (kernel-helpers/)
+///   when it loses the peer while Primary, and before promoting over a peer in DUnknown;
+/// - mysqld listening on every address (the client connects through the VIP), with the
+///   template's 8 MiB redo log and TCG-sized timeouts;
+/// - a 200 ms heartbeat and a 2 s peer timeout (TCG guests stall for hundreds of ms);
+/// - the power fence through the lab harness (power-fence.sh), and the journal in /run.
+pub fn engine_config_text(run_dir: &Path) -> String {
+    let fence = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vmlab/power-fence.sh");
+    config_text('C')
+        .replace("fencing = \"dont-care\"", "fencing = \"resource-only\"")
+        .replace(
+            "args = [\"--innodb-buffer-pool-size=32M\"]",
+            "args = [\"--bind-address=0.0.0.0\", \"--skip-name-resolve\", \
+             \"--innodb-buffer-pool-size=32M\", \"--innodb-log-file-size=8M\"]\n\
+             start_timeout_ms = 90000\nstop_timeout_ms = 30000",
+        )
+        + &format!(
+            "\n[timings]\nheartbeat_interval_ms = 200\npeer_timeout_ms = 2000\n\n\
+             [engine]\nstate_dir = \"/run/tandem/state\"\nflap_guard_s = 60\n\
+             power_fence_command = [\"/bin/sh\", \"{fence}\", \"{run}\"]\n",
+            run = run_dir.display()
+        )
 }

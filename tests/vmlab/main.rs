@@ -18,7 +18,9 @@
 
 mod baseline;
 mod capture;
+mod client;
 mod demo;
+mod engine;
 mod env;
 mod files;
 mod guest;
@@ -87,6 +89,10 @@ fn selected(args: &Args) -> Vec<&'static scenarios::Scenario> {
 }
 
 fn main() -> ExitCode {
+    let raw: Vec<String> = std::env::args().collect();
+    if raw.get(1).is_some_and(|a| a == "--client") {
+        return client::run(&raw[2..]);
+    }
     let args = parse_args();
     if args.list {
         for scenario in scenarios::ALL {

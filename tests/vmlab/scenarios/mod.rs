@@ -4,6 +4,7 @@
 //! drbd::ResourceState) and `tandem drbd watch` (exec/events2.rs's supervised child).
 
 mod bring_up;
+mod engine;
 mod link;
 mod mariadb;
 mod power;
@@ -79,5 +80,22 @@ pub const ALL: &[Scenario] = &[
         name: "mariadb_kill_9_and_manual_switchover",
         start: Start::InSync,
         run: mariadb::run,
+    },
+    // The engine (tandemd on both guests) last: they leave DRBD with the engine's fencing
+    // until the next baseline brings it down and up again.
+    Scenario {
+        name: "engine_switchover_both_ways",
+        start: Start::InSync,
+        run: engine::switchover_both_ways,
+    },
+    Scenario {
+        name: "engine_replication_cut_outdates_the_peer",
+        start: Start::InSync,
+        run: engine::replication_cut_outdates_the_peer,
+    },
+    Scenario {
+        name: "engine_primary_power_loss_fails_over",
+        start: Start::InSync,
+        run: engine::primary_power_loss_fails_over,
     },
 ];

@@ -1,0 +1,248 @@
+//! tandemd inside the guests: the engine config, one daemon per guest, `tandem status --json`,
+//! the lab's power-fence service (power-fence.sh asks, the harness powers the peer off) and
+//! the client that writes through the VIP from a guest.
+
+use crate::client::{self, APP_PASSWORD, APP_USER};
+use crate::files::engine_config_path;
+use crate::lab::{Lab, Node, MOUNTPOINT, NODES, RESOURCE};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tandem::control::ClusterStatus;
+
+/// The lab config's VIP (files.rs), on `lan0`.
+pub const VIP: &str = "10.99.0.100";
+/// The admin's way in: root over the server's socket (unix_socket authentication).
+const ROOT_SQL: &str = "mariadb --socket=/run/mysqld/mysqld.sock -N -B";
+/// How often the engine's state is polled while waiting.
+const ENGINE_POLL_MS: u64 = 250;
+/// The first start of the engine under TCG: promote, mount, mysqld ready, VIP.
+const ENGINE_START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the client is given to write its ids and exit after the stop file appears.
+const CLIENT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client writing through the VIP from a guest.
+pub struct Client {
+    node: Node,
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+/// What the client saw acknowledged.
+pub struct ClientReport {
+    pub acked: Vec<u64>,
+    pub summary: String,
+}
+
+impl Lab {
+    /// Puts the MariaDB template onto a fresh DRBD filesystem (by hand, on vm-a), installs the
+    /// engine config on both nodes (DRBD picks up `fencing resource-only` with `adjust`), starts
+    /// tandemd on both and waits until vm-a, the preferred node, serves. Then creates the
+    /// client's schema and user. Returns how long the engine took to bring vm-a up.
+    pub fn start_engine(&mut self) -> Duration {
+        let template = self.env.mariadb_template.display().to_string();
+        self.tandem_ok(Node::A, "drbd primary");
+        self.sh(
+            Node::A,
+            &format!(
+                "mkfs.ext4 -q -F /dev/drbd0 && mount /dev/drbd0 {MOUNTPOINT} && \
+                 cp -a {template} {MOUNTPOINT}/mysql && chown -R mysql:mysql {MOUNTPOINT}/mysql && \
+                 umount {MOUNTPOINT}"
+            ),
+        );
+        self.tandem_ok(Node::A, "drbd secondary");
+        for node in NODES {
+            self.install_engine_config(node);
+            self.sh(node, &format!("drbdadm adjust {RESOURCE}"));
+        }
+        for node in NODES {
+            self.start_tandemd(node);
+        }
+        let took = self.wait_engine("vm-a to serve", ENGINE_START_TIMEOUT, |lab| {
+            lab.serving(Node::A)
+        });
+        self.sh(
+            Node::A,
+            &format!(
+                "{ROOT_SQL} -e \"CREATE DATABASE lab; \
+                 CREATE TABLE lab.writes (id BIGINT PRIMARY KEY, at DOUBLE) ENGINE=InnoDB; \
+                 CREATE USER '{APP_USER}'@'%' IDENTIFIED BY '{APP_PASSWORD}'; \
+                 GRANT ALL ON lab.* TO '{APP_USER}'@'%'\""
+            ),
+        );
+        println!(
+            "    engine up: vm-a promoted, mounted, mysqld ready, VIP added in {:.1} s",
+            took.as_secs_f64()
+        );
+        took
+    }
+
+    /// The engine config as /etc/tandem/tandem.toml and the DRBD file rendered from it.
+    pub fn install_engine_config(&mut self, node: Node) {
+        let config = engine_config_path(&self.run_dir);
+        self.sh(
+            node,
+            &format!(
+                "cp {} /etc/tandem/tandem.toml && tandem drbd render > /etc/drbd.d/{RESOURCE}.res",
+                config.display()
+            ),
+        );
+    }
+
+    pub fn start_tandemd(&mut self, node: Node) {
+        self.spawn(node, "tandemd", "tandemd --config /etc/tandem/tandem.toml");
+    }
+
+    /// `tandem status --json` on `node`, if its tandemd answers.
+    pub fn cluster_status(&mut self, node: Node) -> Option<ClusterStatus> {
+        let output = self.tandem(node, "status --json");
+        (output.code == 0)
+            .then(|| serde_json::from_str(&output.stdout).ok())
+            .flatten()
+    }
+
+    /// Every layer (DRBD Primary, mount, mysqld, VIP) is up on `node`.
+    pub fn serving(&mut self, node: Node) -> bool {
+        self.cluster_status(node).is_some_and(|s| {
+            !s.local.services.is_empty() && s.local.services.iter().all(|(_, up)| *up)
+        })
+    }
+
+    /// Nothing is up on `node`.
+    pub fn standing_by(&mut self, node: Node) -> bool {
+        self.cluster_status(node)
+            .is_some_and(|s| s.local.services.iter().all(|(_, up)| !*up))
+    }
+
+    /// Polls `done` until it holds, answering the guests' power-fence requests meanwhile.
+    pub fn wait_engine(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&mut Lab) -> bool,
+    ) -> Duration {
+        let started = Instant::now();
+        loop {
+            self.serve_fence_requests();
+            if done(self) {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "not {what} after {timeout:?}; vm-a: {:?}; vm-b: {:?}",
+                self.reason(Node::A),
+                self.reason(Node::B)
+            );
+            std::thread::sleep(Duration::from_millis(ENGINE_POLL_MS));
+        }
+    }
+
+    /// The sentence behind `node`'s current decision, for failure messages.
+    pub fn reason(&mut self, node: Node) -> Option<String> {
+        if !self.is_running(node) {
+            return Some("powered off".into());
+        }
+        self.cluster_status(node).map(|s| s.local.reason)
+    }
+
+    /// The lab's fence service (fence_virtd's role): a guest's `fence.request` powers the
+    /// OTHER guest off for good, then `fence.done` tells the guest it may take over.
+    pub fn serve_fence_requests(&mut self) {
+        for node in NODES {
+            let share = self.guest(node).spec.share.clone();
+            let request = share.join("fence.request");
+            if std::fs::remove_file(&request).is_ok() {
+                let victim = node.peer();
+                let was_running = self.is_running(victim);
+                self.power_off_hard(victim);
+                let _ = std::fs::write(share.join("fence.done"), "0");
+                println!(
+                    "    the lab power-fenced {} at {}'s request ({})",
+                    victim.name(),
+                    node.name(),
+                    if was_running {
+                        "it was running"
+                    } else {
+                        "it was already off"
+                    }
+                );
+            }
+        }
+    }
+
+    /// Starts the client on `node`, writing ids after `previous_id` through the VIP.
+    pub fn start_client(&mut self, node: Node, previous_id: u64) -> Client {
+        let dir = self.guest(node).spec.share.clone();
+        let _ = std::fs::remove_file(client::stop_file(&dir));
+        let _ = std::fs::remove_file(client::acked_file(&dir));
+        let binary = self.run_dir.join("bin/vmlab-client");
+        let log = self.spawn(
+            node,
+            "client",
+            &format!(
+                "{} --client {VIP} {previous_id} {}",
+                binary.display(),
+                dir.display()
+            ),
+        );
+        Client { node, dir, log }
+    }
+
+    /// Stops the client and returns every id the server acknowledged to it.
+    pub fn stop_client(&mut self, client: Client) -> ClientReport {
+        std::fs::write(client::stop_file(&client.dir), "").unwrap();
+        let started = Instant::now();
+        let acked_file = client::acked_file(&client.dir);
+        while !acked_file.exists() {
+            assert!(
+                started.elapsed() < CLIENT_STOP_TIMEOUT,
+                "the client on {} did not stop: {}",
+                client.node.name(),
+                std::fs::read_to_string(&client.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(200)); // its summary line follows the file
+        let acked = std::fs::read_to_string(&acked_file)
+            .unwrap()
+            .lines()
+            .map(|line| line.parse().unwrap())
+            .collect();
+        let summary = std::fs::read_to_string(&client.log)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        ClientReport { acked, summary }
+    }
+
+    /// Every id the server on `node` holds (as root, over its socket).
+    pub fn stored_ids(&mut self, node: Node) -> Vec<u64> {
+        self.sh(
+            node,
+            &format!("{ROOT_SQL} -e 'SELECT id FROM lab.writes ORDER BY id'"),
+        )
+        .lines()
+        .map(|line| line.trim().parse().unwrap())
+        .collect()
+    }
+
+    /// Asserts that every acknowledged write is on `node`'s server.
+    pub fn assert_all_acked_present(&mut self, node: Node, report: &ClientReport) {
+        assert!(
+            !report.acked.is_empty(),
+            "the client got no write acknowledged: {}",
+            report.summary
+        );
+        let stored = self.stored_ids(node);
+        let lost: Vec<u64> = report
+            .acked
+            .iter()
+            .filter(|id| stored.binary_search(id).is_err())
+            .copied()
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "acknowledged writes lost on {}: {lost:?}",
+            node.name()
+        );
+    }
+}
