@@ -1,5 +1,7 @@
 //! `tandem check` / `tandemd --check`: is this host ready to run tandem with this config?
-//! Each check yields one ✓/✗ line; any ✗ makes the command exit non-zero.
+//! Each check yields one ✓/✗ line; any ✗ makes the command exit non-zero. A `!` line is a
+//! risk the operator chose (an automatic split-brain policy that can discard writes): it is
+//! explained, and does not fail the check.
 
 use crate::config::{render, Config, ConfigError};
 use crate::exec::{drbdadm::Drbdadm, host};
@@ -14,12 +16,18 @@ pub const DRBD_VERSION_WITHOUT_MODULE: &str = "8.4.11";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckLine {
     pub ok: bool,
+    /// Not wrong, but able to lose data: shown with `!`.
+    pub risk: bool,
     pub text: String,
 }
 
 impl fmt::Display for CheckLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mark = if self.ok { "✓" } else { "✗" };
+        let mark = match (self.ok, self.risk) {
+            (false, _) => "✗",
+            (true, true) => "!",
+            (true, false) => "✓",
+        };
         write!(f, "{mark} {}", self.text)
     }
 }
@@ -27,6 +35,7 @@ impl fmt::Display for CheckLine {
 fn pass(text: impl Into<String>) -> CheckLine {
     CheckLine {
         ok: true,
+        risk: false,
         text: text.into(),
     }
 }
@@ -34,8 +43,35 @@ fn pass(text: impl Into<String>) -> CheckLine {
 fn fail(text: impl Into<String>) -> CheckLine {
     CheckLine {
         ok: false,
+        risk: false,
         text: text.into(),
     }
+}
+
+fn risk(text: impl Into<String>) -> CheckLine {
+    CheckLine {
+        ok: true,
+        risk: true,
+        text: text.into(),
+    }
+}
+
+/// The after-split-brain policies in words: what DRBD will decide by itself at reconnect.
+fn split_brain_policy_lines(config: &Config) -> Vec<CheckLine> {
+    let Some(drbd) = &config.drbd else {
+        return Vec::new();
+    };
+    let risks = crate::config::policy::risks(drbd);
+    if risks.is_empty() {
+        return vec![pass(format!(
+            "after-split-brain policies ({} / {} / {}) never discard a side that has changes: \
+             DRBD disconnects and the operator chooses the survivor",
+            drbd.after_sb_0pri.get_ref(),
+            drbd.after_sb_1pri.get_ref(),
+            drbd.after_sb_2pri.get_ref()
+        ))];
+    }
+    risks.into_iter().map(risk).collect()
 }
 
 /// Runs every check; stops after the config check only if the config is unusable.
@@ -47,6 +83,7 @@ pub async fn run(config_path: &Path) -> Vec<CheckLine> {
     let mut lines = vec![pass(format!("config {} is valid", config_path.display()))];
     let this_node = this_node(&config, &mut lines);
     lines.extend(drbd_checks(&config, config_path, this_node.is_some()).await);
+    lines.extend(split_brain_policy_lines(&config));
     lines.extend(program_checks(&config));
     lines.push(interface_check(&config));
     lines.push(peer_key_check(&config));

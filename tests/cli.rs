@@ -148,3 +148,40 @@ fn render_prints_the_resource_file() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot read /nonexistent.toml"));
 }
+
+#[test]
+fn check_explains_the_split_brain_policies() {
+    let s = setup(&[]);
+    let text = stdout(&run(TANDEM, &["check"], &s.config));
+    assert!(
+        text.contains(
+            "✓ after-split-brain policies (disconnect / disconnect / disconnect) never discard \
+             a side that has changes: DRBD disconnects and the operator chooses the survivor"
+        ),
+        "{text}"
+    );
+    let s = setup(&[
+        (
+            "after_sb_0pri = \"disconnect\"",
+            "after_sb_0pri = \"discard-least-changes\"",
+        ),
+        (
+            "after_sb_1pri = \"disconnect\"",
+            "after_sb_1pri = \"discard-secondary\"",
+        ),
+    ]);
+    let out = run(TANDEM, &["check"], &s.config);
+    let text = stdout(&out);
+    assert!(out.status.success(), "a risk is not a failure: {text}");
+    let risks: Vec<&str> = text.lines().filter(|l| l.starts_with('!')).collect();
+    assert_eq!(
+        risks,
+        [
+            "! after-sb-0pri \"discard-least-changes\" keeps the side with more changed \
+             blocks: it can drop the side the application wrote to last (a burst of bulk \
+             writes on the wrong side outweighs the real transactions)",
+            "! after-sb-1pri \"discard-secondary\" discards whichever side is Secondary at \
+             reconnect, even if it was the one the application wrote to during the split",
+        ]
+    );
+}

@@ -193,3 +193,41 @@ fn shared_disk_storage_needs_a_device_and_no_drbd() {
          \"shared-disk\" (\"shared-disk\" is safe only with fencing: both nodes see the disk)"
     );
 }
+
+#[test]
+fn split_brain_policies_that_need_an_after_sb_0pri_choice_are_refused() {
+    assert_eq!(
+        refusal(&edited(
+            "after_sb_1pri = \"disconnect\"",
+            "after_sb_1pri = \"consensus\""
+        )),
+        "/etc/tandem/tandem.toml:30:17: after-sb-1pri \"consensus\" applies the choice \
+         after-sb-0pri makes, and after-sb-0pri \"disconnect\" makes none; set after_sb_0pri \
+         to a discard policy (e.g. \"discard-zero-changes\") or after_sb_1pri = \"disconnect\""
+    );
+    assert_eq!(
+        refusal(&edited(
+            "after_sb_2pri = \"disconnect\"",
+            "after_sb_2pri = \"violently-as0p\""
+        )),
+        "/etc/tandem/tandem.toml:31:17: after-sb-2pri \"violently-as0p\" applies the choice \
+         after-sb-0pri makes, and after-sb-0pri \"disconnect\" makes none; set after_sb_0pri \
+         to a discard policy or after_sb_2pri = \"disconnect\""
+    );
+    // With a choice to apply, both are accepted.
+    let text = edited(
+        "after_sb_0pri = \"disconnect\"",
+        "after_sb_0pri = \"discard-zero-changes\"",
+    )
+    .replacen(
+        "after_sb_1pri = \"disconnect\"",
+        "after_sb_1pri = \"consensus\"",
+        1,
+    )
+    .replacen(
+        "after_sb_2pri = \"disconnect\"",
+        "after_sb_2pri = \"violently-as0p\"",
+        1,
+    );
+    Config::parse(&text, Path::new("x.toml")).unwrap();
+}

@@ -84,7 +84,16 @@ async fn every_after_sb_policy_is_accepted() {
     for (line, drbd_key, policies) in cases {
         for policy in policies {
             let key = line.split(' ').next().unwrap();
-            let (config, _) = config_with(&[(line, format!("{key} = \"{policy}\""))]);
+            // consensus and violently-as0p apply after-sb-0pri's choice: give them one.
+            let zero = (
+                "after_sb_0pri = \"disconnect\"",
+                "after_sb_0pri = \"discard-zero-changes\"".to_string(),
+            );
+            let mut edits = vec![(line, format!("{key} = \"{policy}\""))];
+            if drbd_key != "after-sb-0pri" {
+                edits.push(zero);
+            }
+            let (config, _) = config_with(&edits);
             let dump = squeeze(&accepted_by_drbdadm(&config).await);
             assert!(dump.contains(&format!("{drbd_key} {policy};")), "{dump}");
         }

@@ -32,11 +32,19 @@ fn captures(kind: &str) -> Vec<(String, String)> {
 fn every_captured_events2_line_parses_and_folds_into_the_model() {
     for (name, text) in captures("events2-now.txt|events2.log") {
         let mut state = ResourceState::new("r0");
+        let mut helpers = Vec::new();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let event = parse_line(line).unwrap_or_else(|e| panic!("{name}: {line:?}: {e}"));
+            helpers.extend(event.helper().map(str::to_string));
             state.apply(&event);
         }
         assert!(state.configured, "{name}: the resource is not in the dump");
+        if name.starts_with("split-brain.") {
+            // The real split-brain story: both helpers, in DRBD's order.
+            let first = helpers.iter().position(|h| h == "initial-split-brain");
+            let then = helpers.iter().position(|h| h == "split-brain");
+            assert!(first.is_some() && first < then, "{name}: {helpers:?}");
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod error;
 mod model;
+pub mod policy;
 pub mod render;
 mod validate;
 mod words;

@@ -221,6 +221,9 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+        for (span, message) in super::policy::contradictions(drbd) {
+            self.refuse(span, message);
+        }
         self.drbd_tuning(drbd);
     }
 

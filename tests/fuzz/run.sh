@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of tandem's parsers with cargo-fuzz (libFuzzer, nightly, ASan).
+# Coverage-guided fuzzing of tandem's parsers with cargo-fuzz (libFuzzer, ASan).
 #
 #   bash tests/fuzz/run.sh SECONDS [TARGET...]
 #
@@ -39,6 +39,15 @@ log_dir="$target_dir/logs"
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "== installing cargo-fuzz"
     cargo install cargo-fuzz --locked
+fi
+# libFuzzer and ASan need nightly flags (-Zsanitizer). Use a nightly toolchain when there is
+# one; otherwise the machine's stable toolchain with RUSTC_BOOTSTRAP=1, which unlocks the
+# same flags (this machine cannot fetch another toolchain).
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    FUZZ=(cargo +nightly fuzz)
+else
+    export RUSTC_BOOTSTRAP=1
+    FUZZ=(cargo fuzz)
 fi
 # Same dependency versions as the main crate (the fuzz lock file itself is gitignored).
 [[ -f "$fuzz_dir/Cargo.lock" ]] || cp Cargo.lock "$fuzz_dir/Cargo.lock"
@@ -88,11 +97,11 @@ for target in "${targets[@]}"; do
 done
 
 # --- build and run -----------------------------------------------------------------------
-echo "== building fuzz targets (nightly, ASan)"
+echo "== building fuzz targets (${FUZZ[*]}, ASan)"
 # Built up front so that compile time is not counted in the fuzzing time; a build error
 # stops the script here (set -e).
 for target in "${targets[@]}"; do
-    cargo +nightly fuzz build --fuzz-dir "$fuzz_dir" --target-dir "$target_dir" "$target"
+    "${FUZZ[@]}" build --fuzz-dir "$fuzz_dir" --target-dir "$target_dir" "$target"
 done
 failed=()
 summaries=()
@@ -101,7 +110,7 @@ for target in "${targets[@]}"; do
     echo "== fuzzing $target for ${secs}s (log: ${log#"$repo_root"/})"
     start=$(date +%s)
     status=0
-    cargo +nightly fuzz run --fuzz-dir "$fuzz_dir" --target-dir "$target_dir" "$target" -- \
+    "${FUZZ[@]}" run --fuzz-dir "$fuzz_dir" --target-dir "$target_dir" "$target" -- \
         -max_total_time="$secs" -max_len=4096 -timeout=30 -print_final_stats=1 \
         >"$log" 2>&1 || status=$?
     elapsed=$(($(date +%s) - start))

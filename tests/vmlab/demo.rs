@@ -1,8 +1,9 @@
 //! The README's demo (`bash tests/lab/demo.sh`, which runs `cargo test --test vmlab -- --demo`):
 //! the two-node lab comes up and, step by step, shows what the cluster does — each node's
 //! `tandem drbd state`, and the changes each node's `tandem drbd watch` saw since the last step.
-//! Until the engine lands (`tandem status`, automatic failover), the demo shows the DRBD layer:
-//! connect, sync, role changes, refusals, a cut link, a switchover.
+//! First the DRBD layer (connect, sync, role changes, refusals, a cut link), then the engine:
+//! tandemd on both nodes with MariaDB and the VIP, `tandem status`, switchovers with a client
+//! writing through the VIP, and a real failover after a power loss.
 
 use crate::env::LabEnv;
 use crate::lab::{Lab, Link, Node, NODES, RESOURCE};
@@ -108,11 +109,59 @@ fn steps(lab: &mut Lab) {
     lab.wait_in_sync(Duration::from_secs(60));
     show(lab, &mut watches);
 
-    step("10. switchover: `tandem drbd secondary` on vm-a, `tandem drbd primary` on vm-b");
+    step("10. the engine: tandemd on both nodes, MariaDB on DRBD, the VIP 10.99.0.100 on lan0");
     lab.tandem_ok(Node::A, "drbd secondary");
-    lab.tandem_ok(Node::B, "drbd primary");
-    show(lab, &mut watches);
-    println!("\n   (`tandem status`, with the failover engine's view, comes with the engine.)");
+    lab.start_engine();
+    show_status(lab);
+
+    step("11. a client on vm-b writes a row every 10 ms through the VIP; `tandem switchover --to vm-b`");
+    let client = lab.start_client(Node::B, 0);
+    std::thread::sleep(Duration::from_secs(2));
+    let started = Instant::now();
+    print_indented(&lab.tandem_ok(Node::A, "switchover --to vm-b --force --wait"));
+    println!(
+        "   switchover took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    show_status(lab);
+
+    step("12. and back: `tandem switchover --to vm-a`, run on the standby vm-a");
+    lab.tandem_ok(Node::A, "switchover --to vm-a --force --wait");
+    show_status(lab);
+
+    step("13. vm-a loses power (its qemu is killed): vm-b must fence it before it takes over");
+    std::thread::sleep(Duration::from_secs(2));
+    let killed = Instant::now();
+    lab.power_off_hard(Node::A);
+    lab.wait_engine("vm-b to serve", Duration::from_secs(120), |lab| {
+        lab.serving(Node::B)
+    });
+    println!(
+        "   vm-b serves {:.1} s after the power loss",
+        killed.elapsed().as_secs_f64()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let report = lab.stop_client(client);
+    lab.assert_all_acked_present(Node::B, &report);
+    println!(
+        "   the client: {}; every acknowledged row is on vm-b",
+        report.summary
+    );
+    show_status(lab);
+    println!("   vm-b$ tandem history");
+    print_indented(&lab.tandem_ok(Node::B, "history"));
+}
+
+/// `tandem status` on each running node.
+fn show_status(lab: &mut Lab) {
+    for node in NODES {
+        if !lab.is_running(node) {
+            println!("   {}: powered off", node.name());
+            continue;
+        }
+        println!("   {}$ tandem status", node.name());
+        print_indented(&lab.tandem(node, "status").stdout);
+    }
 }
 
 impl Watches {

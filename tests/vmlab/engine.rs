@@ -92,6 +92,33 @@ impl Lab {
         self.spawn(node, "tandemd", "tandemd --config /etc/tandem/tandem.toml");
     }
 
+    /// The newest tandemd log of `node` (the daemon's stderr, in its shared directory).
+    pub fn tandemd_log(&mut self, node: Node) -> String {
+        let share = self.guest(node).spec.share.clone();
+        let newest = std::fs::read_dir(&share)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        let number = name.strip_prefix("tandemd-")?.strip_suffix(".log")?;
+                        Some((number.parse::<u32>().ok()?, e.path()))
+                    })
+                    .max()
+            })
+            .ok()
+            .flatten();
+        newest
+            .and_then(|(_, path)| std::fs::read_to_string(path).ok())
+            .unwrap_or_default()
+    }
+
+    /// The guest's clock as seconds since midnight UTC, to compare with its tandemd log.
+    pub fn guest_clock(&mut self, node: Node) -> f64 {
+        let text = self.sh(node, "date -u +%H:%M:%S.%N");
+        seconds_of_day(text.trim()).expect("date -u prints H:M:S.N")
+    }
+
     /// `tandem status --json` on `node`, if its tandemd answers.
     pub fn cluster_status(&mut self, node: Node) -> Option<ClusterStatus> {
         let output = self.tandem(node, "status --json");
@@ -245,4 +272,26 @@ impl Lab {
             node.name()
         );
     }
+}
+
+/// `HH:MM:SS.fraction` as seconds since midnight.
+fn seconds_of_day(clock: &str) -> Option<f64> {
+    let mut parts = clock.splitn(3, ':');
+    let hours: f64 = parts.next()?.parse().ok()?;
+    let minutes: f64 = parts.next()?.parse().ok()?;
+    let seconds: f64 = parts.next()?.parse().ok()?;
+    Some(hours * 3600.0 + minutes * 60.0 + seconds)
+}
+
+/// The time (seconds since midnight) of the first line of a tandemd log at or after `after`
+/// that contains `needle`. The log's lines start with an RFC 3339 UTC timestamp.
+pub fn log_time(log: &str, needle: &str, after: f64) -> Option<f64> {
+    log.lines()
+        .filter(|line| line.contains(needle))
+        .filter_map(|line| {
+            let stamp = line.split_whitespace().next()?;
+            let clock = stamp.split('T').nth(1)?.trim_end_matches('Z');
+            seconds_of_day(clock)
+        })
+        .find(|at| *at >= after)
 }

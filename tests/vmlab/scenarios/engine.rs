@@ -6,6 +6,7 @@
 //! The client runs on vm-b, so while vm-b serves it reaches the VIP locally; there is no third
 //! guest (two TCG guests already fill the host's two cores).
 
+use crate::engine::log_time;
 use crate::lab::{Lab, Link, Node};
 use crate::observe::in_sync;
 use std::time::{Duration, Instant};
@@ -114,7 +115,9 @@ pub fn primary_power_loss_fails_over(lab: &mut Lab) {
     std::thread::sleep(WRITE_PAUSE);
 
     lab.power_off_hard(Node::A);
+    let off_at = lab.guest_clock(Node::B);
     let took = lab.wait_engine("vm-b to serve", MOVE_TIMEOUT, |lab| lab.serving(Node::B));
+    print_failover_phases(&lab.tandemd_log(Node::B), off_at);
     std::thread::sleep(WRITE_PAUSE);
     let report = lab.stop_client(client);
     lab.assert_all_acked_present(Node::B, &report);
@@ -150,4 +153,31 @@ pub fn primary_power_loss_fails_over(lab: &mut Lab) {
         boot.as_secs_f64(),
         rejoined.as_secs_f64()
     );
+}
+
+/// The survivor's log, split into phases (the figures design.md §6 asks for). `off_at` is
+/// vm-b's clock just after vm-a's qemu was killed (one guest command later, ~0.1 s).
+fn print_failover_phases(log: &str, off_at: f64) {
+    let at = |needle: &str| log_time(log, needle, off_at - 0.5);
+    let marks = [
+        ("detection", at("power-fencing the peer")),
+        ("power fence", at("how: \"power fence\"")),
+        ("promote", at("running step=mount")),
+        ("mount", at("running step=start mysqld")),
+        ("mysqld ready", at("running step=add VIP")),
+        ("VIP + ARP", at("VIP report=added")),
+    ];
+    let mut line = String::from("    failover phases on vm-b:");
+    let mut previous = off_at;
+    for (phase, mark) in marks {
+        match mark {
+            Some(t) => {
+                line.push_str(&format!(" {phase} {:.2} s;", t - previous));
+                previous = t;
+            }
+            None => line.push_str(&format!(" {phase} ?;")),
+        }
+    }
+    line.push_str(&format!(" total {:.2} s", previous - off_at));
+    println!("{line}");
 }

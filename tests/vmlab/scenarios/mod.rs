@@ -10,6 +10,7 @@ mod mariadb;
 mod power;
 mod protocol;
 mod roles;
+mod sb_policy;
 mod split_brain;
 mod sync;
 
@@ -81,6 +82,41 @@ pub const ALL: &[Scenario] = &[
         start: Start::InSync,
         run: mariadb::run,
     },
+    Scenario {
+        name: "split_brain_policy_discard_zero_changes",
+        start: Start::InSync,
+        run: |lab| sb_policy::run(lab, &ZERO_CHANGES),
+    },
+    Scenario {
+        name: "split_brain_policy_discard_least_changes",
+        start: Start::InSync,
+        run: |lab| sb_policy::run(lab, &LEAST_CHANGES),
+    },
+    Scenario {
+        name: "split_brain_policy_discard_younger_primary",
+        start: Start::InSync,
+        run: |lab| sb_policy::run(lab, &YOUNGER_PRIMARY),
+    },
+    Scenario {
+        name: "split_brain_policy_discard_older_primary",
+        start: Start::InSync,
+        run: |lab| sb_policy::run(lab, &OLDER_PRIMARY),
+    },
+    Scenario {
+        name: "split_brain_policy_discard_node_vm_b",
+        start: Start::InSync,
+        run: |lab| sb_policy::run(lab, &DISCARD_NODE_B),
+    },
+    Scenario {
+        name: "split_brain_policy_1pri_discard_secondary",
+        start: Start::InSync,
+        run: |lab| sb_policy::run(lab, &DISCARD_SECONDARY),
+    },
+    Scenario {
+        name: "split_brain_policy_1pri_consensus",
+        start: Start::InSync,
+        run: |lab| sb_policy::run(lab, &CONSENSUS),
+    },
     // The engine (tandemd on both guests) last: they leave DRBD with the engine's fencing
     // until the next baseline brings it down and up again.
     Scenario {
@@ -99,3 +135,72 @@ pub const ALL: &[Scenario] = &[
         run: engine::primary_power_loss_fails_over,
     },
 ];
+
+use crate::lab::Node;
+use sb_policy::Case;
+
+/// Only vm-a wrote; vm-b was Primary without a change: vm-b is discarded.
+const ZERO_CHANGES: Case = Case {
+    zero: "discard-zero-changes",
+    one: "disconnect",
+    writes: (Some(0), None),
+    a_primary_before_cut: false,
+    a_stays_primary: false,
+    winner: Node::A,
+};
+/// vm-b changed 4 MiB more than vm-a: vm-a's changes are discarded.
+const LEAST_CHANGES: Case = Case {
+    zero: "discard-least-changes",
+    one: "disconnect",
+    writes: (Some(0), Some(4)),
+    a_primary_before_cut: false,
+    a_stays_primary: false,
+    winner: Node::B,
+};
+/// vm-a was Primary before the split, vm-b promoted during it (and wrote more): vm-b's
+/// changes go.
+const YOUNGER_PRIMARY: Case = Case {
+    zero: "discard-younger-primary",
+    one: "disconnect",
+    writes: (Some(0), Some(4)),
+    a_primary_before_cut: true,
+    a_stays_primary: false,
+    winner: Node::A,
+};
+/// The same split, the other policy: vm-a's changes go.
+const OLDER_PRIMARY: Case = Case {
+    zero: "discard-older-primary",
+    one: "disconnect",
+    writes: (Some(4), Some(0)),
+    a_primary_before_cut: true,
+    a_stays_primary: false,
+    winner: Node::B,
+};
+/// vm-b's changes go, though it wrote more.
+const DISCARD_NODE_B: Case = Case {
+    zero: "discard-node-vm-b",
+    one: "disconnect",
+    writes: (Some(0), Some(4)),
+    a_primary_before_cut: false,
+    a_stays_primary: false,
+    winner: Node::A,
+};
+/// vm-a is Primary at the heal: the Secondary, vm-b, is discarded though it wrote more.
+const DISCARD_SECONDARY: Case = Case {
+    zero: "disconnect",
+    one: "discard-secondary",
+    writes: (Some(0), Some(4)),
+    a_primary_before_cut: false,
+    a_stays_primary: true,
+    winner: Node::A,
+};
+/// vm-a is Primary at the heal and after-sb-0pri (discard-zero-changes) would also discard
+/// vm-b, which made no change: consensus, vm-b is discarded.
+const CONSENSUS: Case = Case {
+    zero: "discard-zero-changes",
+    one: "consensus",
+    writes: (Some(0), None),
+    a_primary_before_cut: false,
+    a_stays_primary: true,
+    winner: Node::A,
+};
