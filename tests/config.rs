@@ -231,3 +231,18 @@ fn split_brain_policies_that_need_an_after_sb_0pri_choice_are_refused() {
     );
     Config::parse(&text, Path::new("x.toml")).unwrap();
 }
+
+#[test]
+fn split_brain_backup_dir_must_outlive_the_data() {
+    let text =
+        format!("{EXAMPLE}\n[engine]\nsplit_brain_backup_dir = \"/var/lib/mysql-ha/keep\"\n");
+    assert_eq!(
+        refusal(&text),
+        "/etc/tandem/tandem.toml:64:26: split_brain_backup_dir \"/var/lib/mysql-ha/keep\" is \
+         inside the DRBD filesystem, where the copy would be discarded with the data it \
+         preserves; choose a directory on a local filesystem with room for one backing \
+         device, e.g. \"/var/lib/tandem/split-brain\""
+    );
+    let text = format!("{EXAMPLE}\n[engine]\nsplit_brain_backup_dir = \"/srv/split-brain\"\n");
+    Config::parse(&text, Path::new("x.toml")).unwrap();
+}

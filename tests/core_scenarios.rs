@@ -39,6 +39,13 @@ fn run_command(cluster: &mut Cluster, line: &str) {
                 "{n}: DRBD's initial state arrives in {ticks} ticks"
             ));
         }
+        ["sb-resolve"] => {
+            // The operator discards one side (connect --discard-my-data): DRBD reconnects.
+            cluster.split_brain = false;
+            cluster
+                .log
+                .push("DRBD: split-brain resolved by the operator, reconnecting".into());
+        }
         ["heal"] => (cluster.peer_link, cluster.repl_link) = (true, true),
         ["kill", n] => cluster.crash(node(n)),
         ["boot", n] => cluster.boot(node(n)),
@@ -58,6 +65,10 @@ fn run_command(cluster: &mut Cluster, line: &str) {
                 ["switchover", to] => Request::Switchover { to: to.to_string() },
                 ["pause"] => Request::Pause,
                 ["resume"] => Request::Resume,
+                ["resolve", keep] => Request::ResolveSplitBrain {
+                    keep: keep.to_string(),
+                    backup: true,
+                },
                 other => panic!("unknown cli command {other:?}"),
             };
             let i = node(n);

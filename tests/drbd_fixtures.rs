@@ -432,3 +432,44 @@ proptest! {
         }
     }
 }
+
+/// Every split-brain handshake in the captured kernel logs (each transcript holds both nodes'
+/// dmesg around the split): both sides were Primary when they diverged, from one common
+/// generation, and DRBD dropped the connection; the later manual resolution is read too.
+#[test]
+fn split_brain_handshakes_in_the_captured_kernel_logs() {
+    use tandem::drbd::handshake::{last_handshake, Verdict};
+    for name in TRANSCRIPTS {
+        let text = fixture(name);
+        // Cut the transcript before each `self` line: each piece's last handshake is that one.
+        let starts: Vec<usize> = text
+            .match_indices("] block drbd0: self ")
+            .map(|(at, _)| at)
+            .collect();
+        assert!(!starts.is_empty(), "{name}: no handshake");
+        let mut unresolved = 0;
+        for (i, start) in starts.iter().enumerate() {
+            let line_start = text[..*start].rfind('\n').map_or(0, |n| n + 1);
+            let end = starts.get(i + 1).map_or(text.len(), |next| {
+                text[..*next].rfind('\n').map_or(*next, |n| n + 1)
+            });
+            let piece = &text[line_start..end];
+            let handshake = last_handshake(piece, 0)
+                .unwrap_or_else(|| panic!("{name}: handshake does not parse:\n{piece}"));
+            if handshake.verdict == Verdict::SplitBrainUnresolved {
+                unresolved += 1;
+                assert!(handshake.local.primary_when_diverged(), "{name}");
+                assert!(handshake.peer.primary_when_diverged(), "{name}");
+                assert!(handshake.common_ancestor().is_some(), "{name}");
+                assert!(
+                    handshake.local.bits > 0 && handshake.peer.bits > 0,
+                    "{name}"
+                );
+            }
+        }
+        assert_eq!(
+            unresolved, 2,
+            "{name}: one unresolved split-brain seen from each node"
+        );
+    }
+}

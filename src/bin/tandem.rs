@@ -71,6 +71,9 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Split-brain: whether one stands and what each side did during it.
+    #[command(subcommand, name = "split-brain")]
+    SplitBrain(SplitBrainCommand),
     /// Entry point for DRBD's handlers (kernel-helpers/tandem-kernel-helper NAME): relays the
     /// call to tandemd and exits with DRBD's expected code.
     #[command(hide = true)]
@@ -78,6 +81,33 @@ enum Command {
         /// fence-peer, unfence-peer, after-resync-target, split-brain, initial-split-brain,
         /// pri-lost-after-sb.
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SplitBrainCommand {
+    /// Whether a split-brain stands on the resource; each side's generation, whether it was
+    /// Primary when its data diverged and how much it changed (from this node's kernel log,
+    /// which records both sides at the handshake); tandemd's detection and journal.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resolve it, keeping NODE's data, on both nodes over the peer link: the other node
+    /// stops its services, keeps a copy of its backing device (in
+    /// [engine] split_brain_backup_dir, with a manifest), discards its changes and resyncs
+    /// from NODE. Prints each step and the resync progress. Exit 3 when refused.
+    Resolve {
+        /// The node whose data survives.
+        #[arg(long)]
+        keep: String,
+        /// Discard without keeping a copy of the victim's data.
+        #[arg(long)]
+        no_backup: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -121,6 +151,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pause => ops_result(ops::core_request(&cli.config, Request::Pause)),
         Command::Resume => ops_result(ops::core_request(&cli.config, Request::Resume)),
         Command::History { limit } => ops_result(ops::history(&cli.config, limit)),
+        Command::SplitBrain(SplitBrainCommand::Status { json }) => {
+            ops_result(tandem::cli::split_brain::status(&cli.config, json))
+        }
+        Command::SplitBrain(SplitBrainCommand::Resolve {
+            keep,
+            no_backup,
+            force,
+        }) => ops_result(tandem::cli::split_brain_resolve::resolve(
+            &cli.config,
+            &keep,
+            !no_backup,
+            force,
+        )),
         Command::Helper { name } => Ok(ops::helper(&cli.config, &name)),
     }
 }

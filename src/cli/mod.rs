@@ -11,6 +11,8 @@ pub mod drbd;
 pub mod drbd_state;
 pub mod drbd_watch;
 pub mod ops;
+pub mod split_brain;
+pub mod split_brain_resolve;
 pub mod status_view;
 
 /// The command did what it says.

@@ -26,14 +26,18 @@ pub fn socket_path(config_path: &Path) -> PathBuf {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
-fn ask(socket: &Path, req: ControlRequest, timeout_ms: u64) -> Result<ControlResponse, String> {
+pub(crate) fn ask(
+    socket: &Path,
+    req: ControlRequest,
+    timeout_ms: u64,
+) -> Result<ControlResponse, String> {
     let runtime = runtime()?;
     runtime
         .block_on(request(socket, &req, Duration::from_millis(timeout_ms)))

@@ -66,6 +66,10 @@ pub struct Engine {
     /// The last resort when this node cannot demote: it must stop writing, e.g. by rebooting.
     #[serde(default)]
     pub self_fence_command: Option<Vec<String>>,
+    /// Where `tandem split-brain resolve` keeps the victim's copy: a local filesystem with
+    /// room for one backing device, never the DRBD filesystem itself.
+    #[serde(default = "default_backup_dir")]
+    pub split_brain_backup_dir: Spanned<PathBuf>,
 }
 
 impl Default for Engine {
@@ -78,6 +82,7 @@ impl Default for Engine {
             mysqld_restart_window_s: default_restart_window_s(),
             power_fence_command: None,
             self_fence_command: None,
+            split_brain_backup_dir: default_backup_dir(),
         }
     }
 }
@@ -87,6 +92,9 @@ fn default_control_socket() -> PathBuf {
 }
 fn default_state_dir() -> PathBuf {
     PathBuf::from("/var/lib/tandem")
+}
+fn default_backup_dir() -> Spanned<PathBuf> {
+    unplaced(PathBuf::from("/var/lib/tandem/split-brain"))
 }
 fn default_flap_guard_s() -> u64 {
     300

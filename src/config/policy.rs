@@ -96,3 +96,26 @@ fn pri_lost(key: &str) -> String {
          that node keep running on data that is being replaced until an operator stops them"
     )
 }
+
+/// The split-brain copy must outlive the data it preserves: not inside the DRBD filesystem.
+pub(crate) fn backup_dir_refusal(config: &super::Config) -> Option<(Range<usize>, String)> {
+    let dir = &config.engine.split_brain_backup_dir;
+    let mountpoint = config.filesystem.mountpoint.get_ref();
+    let path = dir.get_ref();
+    let why = if !path.is_absolute() {
+        "must be an absolute path"
+    } else if path.starts_with(mountpoint) {
+        "is inside the DRBD filesystem, where the copy would be discarded with the data it \
+         preserves"
+    } else {
+        return None;
+    };
+    Some((
+        dir.span(),
+        format!(
+            "split_brain_backup_dir \"{}\" {why}; choose a directory on a local filesystem \
+             with room for one backing device, e.g. \"/var/lib/tandem/split-brain\"",
+            path.display()
+        ),
+    ))
+}

@@ -224,6 +224,9 @@ impl<'a> Checker<'a> {
         for (span, message) in super::policy::contradictions(drbd) {
             self.refuse(span, message);
         }
+        if let Some((span, message)) = super::policy::backup_dir_refusal(config) {
+            self.refuse(span, message);
+        }
         self.drbd_tuning(drbd);
     }
 

@@ -29,6 +29,12 @@ pub enum Step {
     Disconnect,
     /// `drbdadm outdate` on this node, asked for by the peer's fence-peer.
     OutdateLocal,
+    /// Split-brain victim: copy the backing device, with a manifest, before discarding it.
+    Backup,
+    /// Split-brain survivor: `drbdadm connect`.
+    Connect,
+    /// Split-brain victim: `drbdadm connect --discard-my-data`.
+    ConnectDiscardMyData,
 }
 
 impl fmt::Display for Step {
@@ -47,6 +53,9 @@ impl fmt::Display for Step {
             Step::SelfFence => "self-fence",
             Step::Disconnect => "disconnect DRBD",
             Step::OutdateLocal => "outdate local disk",
+            Step::Backup => "preserve this node's data (copy of the backing device)",
+            Step::Connect => "connect DRBD",
+            Step::ConnectDiscardMyData => "connect DRBD --discard-my-data",
         })
     }
 }
@@ -82,6 +91,14 @@ pub enum JournalEvent {
     SplitBrain {
         detail: String,
     },
+    /// A phase of `tandem split-brain resolve`.
+    Resolve {
+        keep: String,
+        what: String,
+    },
+    /// DRBD is connected again with both disks UpToDate: the split-brain was resolved (by an
+    /// operator or an automatic policy) and automatic decisions resume.
+    SplitBrainResolved,
     Paused,
     Resumed,
 }

@@ -48,6 +48,12 @@ impl Node {
                 format!("{pause}the stop chain failed; escalating to {step}"),
             );
         }
+        if let Some((step, why)) = self.resolve_step() {
+            return match step {
+                Some(step) => Decision::run(step, format!("{pause}{why}")),
+                None => Decision::idle(format!("{pause}{why}")),
+            };
+        }
         if self.mysqld_hung && self.up[Layer::Mysqld as usize] {
             return Decision::run(
                 Step::StopMysqld,

@@ -66,6 +66,12 @@ pub enum PeerMessage {
         call: u64,
         outcome: OutdateOutcome,
     },
+    /// The operator resolves the split-brain on the sender: take your part (the victim's if
+    /// `keep` is not you).
+    ResolveSplitBrain {
+        keep: String,
+        backup: bool,
+    },
 }
 
 /// The answer to an [`PeerMessage::OutdateRequest`], mapped to DRBD's fence-peer exit codes.
@@ -93,6 +99,12 @@ pub enum Request {
     },
     Pause,
     Resume,
+    /// Resolve a standing split-brain keeping `keep`'s data (`--keep`); `backup` copies the
+    /// victim's backing device first.
+    ResolveSplitBrain {
+        keep: String,
+        backup: bool,
+    },
 }
 
 /// A DRBD usermode helper call relayed by `tandem helper NAME`; `call` pairs the answer.

@@ -17,10 +17,12 @@ pub mod action;
 mod decide;
 pub mod input;
 mod requests;
+mod resolve;
 pub mod status;
 
 pub use action::{Action, JournalEvent, Reply, Step};
 pub use input::{DrbdView, Health, Helper, Input, OutdateOutcome, PeerMessage, PeerView, Request};
+pub use resolve::{Phase as ResolvePhase, Resolve};
 pub use status::Status;
 
 use crate::drbd::{DiskState, Role};
@@ -112,6 +114,8 @@ pub struct Node {
     pub(crate) power_fenced: bool,
     /// A DRBD state has arrived (the daemon feeds none before events2's initial dump).
     pub(crate) drbd_known: bool,
+    /// A split-brain resolution this node takes part in.
+    pub(crate) resolve: Option<Resolve>,
     /// The peer handed over at this tick.
     pub(crate) handover_at: Option<u64>,
     /// This node owes the peer a Handover once it is down.
@@ -158,6 +162,7 @@ impl Node {
             split_brain: None,
             power_fenced: false,
             drbd_known: false,
+            resolve: None,
             handover_at: None,
             handover_owed: false,
             handed_over_at: None,
@@ -302,6 +307,14 @@ impl Node {
         if view.connected() && view.peer_disk == DiskState::UpToDate {
             // Reconnected and in sync: whatever fencing said about the peer is history.
             self.power_fenced = false;
+            if view.disk == DiskState::UpToDate {
+                if self.split_brain.take().is_some() {
+                    // Only a resolution reconnects a split-brain: one side's changes were
+                    // discarded and both disks hold the same data again.
+                    self.queue_journal(JournalEvent::SplitBrainResolved);
+                }
+                self.end_resolve();
+            }
         }
         self.drbd = view;
         self.drbd_known = true;
@@ -327,6 +340,7 @@ impl Node {
                 }
             }
             PeerMessage::OutdateRequest { call } => self.on_outdate_request(call),
+            PeerMessage::ResolveSplitBrain { keep, backup } => self.begin_resolve(&keep, backup),
             PeerMessage::OutdateReply { call, outcome } => {
                 if let Some((pending, _)) = self.fence_call.filter(|(c, _)| *c == call) {
                     let code = match outcome {
@@ -446,10 +460,11 @@ impl Node {
             return; // a late outcome of an action the core no longer waits for
         }
         self.in_flight = None;
-        match result {
+        match &result {
             Ok(()) => self.on_step_ok(step),
-            Err(error) => self.on_step_failed(step, error),
+            Err(error) => self.on_step_failed(step, error.clone()),
         }
+        self.on_resolve_step(step, &result);
     }
 
     fn on_step_ok(&mut self, step: Step) {

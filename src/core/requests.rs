@@ -19,6 +19,7 @@ impl Node {
                 ))
             }
             Request::Switchover { to } => self.request_switchover(&to),
+            Request::ResolveSplitBrain { keep, backup } => self.request_resolve(&keep, backup),
             Request::Pause => {
                 self.paused = true;
                 self.queue_journal(JournalEvent::Paused);

@@ -4,6 +4,7 @@
 
 use crate::config::Config;
 use crate::core::{Health, Input, Step};
+use crate::exec::backup::{self, BackupSpec};
 use crate::exec::drbdadm::Drbdadm;
 use crate::exec::mount::{self, MountSpec, HOLDER_GRACE_MS};
 use crate::exec::mysqld::{AdoptedMysqld, MysqldProcess};
@@ -25,6 +26,8 @@ pub struct MysqldSlot {
 #[derive(Clone)]
 pub struct Effects {
     pub config: Arc<Config>,
+    /// This node's name (its backing disk, its name in backups).
+    pub me: String,
     pub inputs: mpsc::Sender<Input>,
     pub mysqld: Arc<Mutex<Option<MysqldSlot>>>,
 }
@@ -87,7 +90,42 @@ impl Effects {
                 .map(|report| tracing::info!(%report, "VIP"))
                 .map_err(|e| text(&e)),
             Step::SelfFence => run_command("self-fence", &config.engine.self_fence_command).await,
+            Step::Backup => self.preserve().await,
+            Step::Connect => drbdadm().connect(false).await.map_err(|e| text(&e)),
+            Step::ConnectDiscardMyData => drbdadm().connect(true).await.map_err(|e| text(&e)),
         }
+    }
+
+    /// Copies this node's backing device before a split-brain resolution discards it.
+    async fn preserve(&self) -> Result<(), String> {
+        let config = &self.config;
+        let device = config
+            .node_named(&self.me)
+            .and_then(|node| node.backing_disk.as_ref())
+            .map(|disk| disk.get_ref().clone())
+            .ok_or_else(|| format!("node {} has no backing_disk to preserve", self.me))?;
+        let minor = config.drbd.as_ref().map_or(0, |d| d.minor);
+        let generations = crate::exec::dmesg::read()
+            .await
+            .ok()
+            .and_then(|log| crate::drbd::handshake::last_handshake(&log, minor))
+            .map(|handshake| handshake.local);
+        let spec = BackupSpec {
+            resource: config.drbd_resource().unwrap_or_default().to_string(),
+            node: self.me.clone(),
+            device,
+            dir: config.engine.split_brain_backup_dir.get_ref().clone(),
+            generations,
+        };
+        let (manifest, reused) = backup::preserve(spec).await.map_err(|e| e.to_string())?;
+        tracing::warn!(
+            image = %manifest.image.display(),
+            bytes = manifest.bytes,
+            sha256 = %manifest.sha256,
+            reused,
+            "split-brain: this node's data is preserved before DRBD discards it"
+        );
+        Ok(())
     }
 
     /// Adopts a running server if there is one, else starts one; either way a watcher task

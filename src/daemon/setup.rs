@@ -110,6 +110,7 @@ impl Daemon {
         let (inputs_tx, inputs) = mpsc::channel(INPUT_CHANNEL_CAPACITY);
         let effects = Effects {
             config: config.clone(),
+            me: me.to_string(),
             inputs: inputs_tx,
             mysqld: Arc::new(Mutex::new(None)),
         };

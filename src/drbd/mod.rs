@@ -6,10 +6,13 @@
 //! - [`procfs`]: `/proc/drbd`, in 8.4 words (`cs:WFConnection`), with resync progress.
 //! - [`words`]: the state words of both vocabularies, the 8.4 → 9 translation
 //!   ([`from_84_cstate`]) and the `drbdadm role|dstate|cstate` outputs.
+//! - [`handshake`]: the connection handshake in the kernel log (both sides' generation UUIDs
+//!   and changed blocks, and the split-brain verdict), from `dmesg` text.
 //! - [`state`]: [`ResourceState`], which folds events into the state of one resource and
 //!   returns typed old → new [`Change`]s for the core.
 
 pub mod events2;
+pub mod handshake;
 pub mod procfs;
 pub mod state;
 pub mod words;

@@ -2,6 +2,8 @@
 //! here returns `Result`s with typed errors; decisions are taken elsewhere.
 
 pub mod arp;
+pub mod backup;
+pub mod dmesg;
 pub mod drbdadm;
 pub mod events2;
 pub mod holders;

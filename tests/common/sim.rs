@@ -49,6 +49,8 @@ pub struct SimNode {
     /// Until this tick the node's daemon has not read DRBD's initial state dump yet (a slow
     /// `drbdsetup events2` at start): its core gets no DRBD input.
     pub drbd_dump_at: u64,
+    /// Ran its part of a split-brain resolution (`connect`, or `connect --discard-my-data`).
+    pub sb_reconnect: bool,
     last_view: Option<DrbdView>,
 }
 
@@ -96,6 +98,7 @@ impl Cluster {
             pending: None,
             fence_wait: None,
             drbd_dump_at: 0,
+            sb_reconnect: false,
             last_view: None,
         };
         Self {
@@ -298,6 +301,19 @@ impl Cluster {
             }
             Step::Disconnect => {
                 node.standalone = true;
+                Ok(())
+            }
+            Step::Connect | Step::ConnectDiscardMyData => {
+                if step == Step::ConnectDiscardMyData {
+                    node.disk = DiskState::Outdated; // resynced from the peer once connected
+                }
+                node.sb_reconnect = true;
+                if self.nodes.iter().all(|n| n.sb_reconnect) {
+                    self.split_brain = false;
+                    self.nodes.iter_mut().for_each(|n| n.sb_reconnect = false);
+                    self.log
+                        .push("DRBD: both reconnected, the victim resyncs".into());
+                }
                 Ok(())
             }
             _ => Ok(()),

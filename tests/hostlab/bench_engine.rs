@@ -206,19 +206,27 @@ fn bench_engine() {
         let writer = scope.spawn(|| lab.client.run(|| client::write_until(&stop, VIP, last_id)));
         std::thread::sleep(Duration::from_millis(300));
         let killed = now();
-        crate::fixture::host(
-            &format!("sh {} ", fence.display())
-                .replace("sh ", &format!("ip netns exec {} sh ", survivor.netns)),
-        );
-        wait_for(
-            &lab,
-            "the survivor to serve",
-            Duration::from_secs(60),
-            || serving(survivor, &config),
-        );
-        std::thread::sleep(Duration::from_millis(500));
+        // The writer must stop even if the failover does not happen, or the scope never ends.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::fixture::host(&format!(
+                "ip netns exec {} sh {}",
+                survivor.netns,
+                fence.display()
+            ));
+            wait_for(
+                &lab,
+                "the survivor to serve",
+                Duration::from_secs(60),
+                || serving(survivor, &config),
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }));
         stop.store(true, Ordering::SeqCst);
-        (writer.join().unwrap(), killed)
+        let log = writer.join().unwrap();
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+        (log, killed)
     });
     let (log, killed) = log;
     let s = log_of(&lab, survivor);

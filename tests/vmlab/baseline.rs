@@ -55,7 +55,8 @@ impl Lab {
              done\n\
              pkill -9 -x mariadbd || true\n\
              ip addr del {VIP}/24 dev lan0 2>/dev/null || true\n\
-             rm -rf /run/tandem/state\n\
+             rm -rf /run/tandem/state /var/lib/tandem/split-brain\n\
+             umount /srv/salvage 2>/dev/null; rm -rf /srv/salvage /srv/salvage-rw\n\
              i=0; while mountpoint -q {MOUNTPOINT} && ! umount {MOUNTPOINT} 2>/dev/null; do\n  \
                i=$((i+1)); [ $i -lt 50 ] || exit 1; sleep 0.1\n\
              done\n\

@@ -54,6 +54,18 @@ impl Lab {
         transcript
     }
 
+    /// The kernel log, whose last handshake `drbd::handshake` must read.
+    pub fn capture_dmesg(&mut self, node: Node, label: &str) -> String {
+        let text = self.sh(node, "dmesg");
+        assert!(
+            tandem::drbd::handshake::last_handshake(&text, 0).is_some(),
+            "[{}] no handshake in dmesg",
+            node.name()
+        );
+        self.keep(node, label, "dmesg.txt", &text);
+        text
+    }
+
     /// `drbdsetup events2 --now --statistics`, every line parsed.
     pub fn capture_events2_now(&mut self, node: Node, label: &str) -> Vec<Event> {
         let text = self.sh(

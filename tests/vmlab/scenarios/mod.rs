@@ -9,6 +9,7 @@ mod link;
 mod mariadb;
 mod power;
 mod protocol;
+mod resolve;
 mod roles;
 mod sb_policy;
 mod split_brain;
@@ -133,6 +134,11 @@ pub const ALL: &[Scenario] = &[
         name: "engine_primary_power_loss_fails_over",
         start: Start::InSync,
         run: engine::primary_power_loss_fails_over,
+    },
+    Scenario {
+        name: "engine_split_brain_detected_and_resolved_keeping_a_copy",
+        start: Start::InSync,
+        run: resolve::run,
     },
 ];
 

@@ -8,6 +8,8 @@ use crate::lab::{Lab, Link, Node, NODES};
 use crate::observe::{change_texts, in_sync, Watch};
 use std::time::{Duration, Instant};
 use tandem::cli::drbd_watch::WatchRecord;
+use tandem::cli::split_brain::SplitBrainReport;
+use tandem::drbd::handshake::Verdict;
 use tandem::drbd::{Change, ConnectionState, Role};
 
 /// 512-byte sectors where each node writes its marker during the split.
@@ -62,6 +64,7 @@ pub fn run(lab: &mut Lab) {
         lab.capture_proc_drbd(watch.node, "split-brain");
         lab.capture_drbdadm(watch.node, "split-brain");
     }
+    split_brain_status_on_both(lab);
 
     // Recovery: B discards its changes, A keeps its own.
     let recovery = Instant::now();
@@ -136,4 +139,39 @@ fn read_marker(lab: &mut Lab, node: Node, sector: u32) -> String {
         &format!("dd if=/dev/drbd0 bs=512 skip={sector} count=1 iflag=direct 2>/dev/null | tr -d '\\000'"),
     );
     text.trim().to_string()
+}
+
+/// `tandem split-brain status` on each node, from its own kernel log: it stands, both sides
+/// were Primary when they diverged from one common generation, each changed data, and what
+/// vm-a read about its peer is exactly what vm-b read about itself (and the other way round).
+fn split_brain_status_on_both(lab: &mut Lab) {
+    let [a, b] = NODES.map(|node| {
+        let text = lab.tandem_ok(node, "split-brain status");
+        println!(
+            "    {}$ tandem split-brain status\n{}",
+            node.name(),
+            indent(&text)
+        );
+        lab.capture_dmesg(node, "split-brain");
+        let json = lab.tandem_ok(node, "split-brain status --json");
+        let report: SplitBrainReport = serde_json::from_str(&json).unwrap();
+        assert!(report.standing, "{report:?}");
+        assert!(text.starts_with("SPLIT-BRAIN on r0"), "{text}");
+        let handshake = report
+            .handshake
+            .clone()
+            .expect("a handshake in the kernel log");
+        assert_eq!(handshake.verdict, Verdict::SplitBrainUnresolved);
+        assert!(handshake.local.primary_when_diverged() && handshake.peer.primary_when_diverged());
+        assert!(handshake.common_ancestor().is_some());
+        assert!(handshake.local.changed_kib() > 0, "{handshake:?}");
+        handshake
+    });
+    assert_eq!(a.peer.current, b.local.current);
+    assert_eq!(b.peer.current, a.local.current);
+    assert_eq!(a.common_ancestor(), b.common_ancestor());
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("      {l}\n")).collect()
 }
