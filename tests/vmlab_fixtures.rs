@@ -94,3 +94,22 @@ fn every_captured_drbdadm_output_parses() {
         }
     }
 }
+
+#[test]
+fn captured_split_brain_kernel_logs_show_both_sides_diverged_as_primary() {
+    use tandem::drbd::handshake::{last_handshake, Verdict};
+    let logs = captures("split-brain.vm-a.dmesg.txt|split-brain.vm-b.dmesg.txt");
+    assert_eq!(logs.len(), 2, "one kernel log per node");
+    let [(_, a), (_, b)] = [&logs[0], &logs[1]].map(|(name, text)| {
+        let handshake = last_handshake(text, 0).unwrap_or_else(|| panic!("{name}: no handshake"));
+        (name.clone(), handshake)
+    });
+    for handshake in [&a, &b] {
+        assert_eq!(handshake.verdict, Verdict::SplitBrainUnresolved);
+        assert!(handshake.local.primary_when_diverged() && handshake.peer.primary_when_diverged());
+    }
+    // What each node logged about its peer is what the peer logged about itself.
+    assert_eq!(a.peer.current, b.local.current);
+    assert_eq!(b.peer.current, a.local.current);
+    assert_eq!(a.common_ancestor(), b.common_ancestor());
+}

@@ -189,6 +189,12 @@ impl Node {
         }
     }
 
+    /// A split-brain the journal says was detected and never resolved, before a restart: the
+    /// hold comes back with it (and ends as usual once DRBD is in sync again).
+    pub fn restore_split_brain(&mut self, detail: String) {
+        self.split_brain = Some(format!("{detail} (from the journal, before a restart)"));
+    }
+
     pub fn config(&self) -> &CoreConfig {
         &self.cfg
     }

@@ -105,6 +105,16 @@ impl Daemon {
             .last_matching(|e| matches!(e, JournalEvent::FailoverStarted { .. }))
             .map(|entry| ticks(now_ms().saturating_sub(entry.unix_ms), tick_ms));
         let mut core = Node::new(core_config, last_failover_ago);
+        let split_brain = journal.last_matching(|e| {
+            matches!(
+                e,
+                JournalEvent::SplitBrain { .. } | JournalEvent::SplitBrainResolved
+            )
+        });
+        if let Some(JournalEvent::SplitBrain { detail }) = split_brain.map(|entry| &entry.event) {
+            tracing::warn!(%detail, "the journal holds an unresolved split-brain");
+            core.restore_split_brain(detail.clone());
+        }
         adopt(&config, &mut core).await;
 
         let (inputs_tx, inputs) = mpsc::channel(INPUT_CHANNEL_CAPACITY);

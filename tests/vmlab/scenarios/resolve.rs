@@ -2,7 +2,8 @@
 //! `tandem split-brain resolve`. Both tandemds are paused; both links are cut; the operator
 //! promotes vm-b with `--force`; each side takes its own rows; the links heal and DRBD finds
 //! the split-brain. Then, in order: the detection (the banner, the journal, `split-brain
-//! status`), `resolve --keep vm-a` run on the victim vm-b, UpToDate/UpToDate with vm-a's rows
+//! status`), `resolve --keep vm-a` run on the victim vm-b and interrupted (its tandemd is
+//! killed during the copy), the re-run that finishes it, UpToDate/UpToDate with vm-a's rows
 //! only, vm-b's divergent rows read back from the preserved copy, and the service on vm-a.
 
 use crate::lab::{Lab, Link, Node, NODES};
@@ -60,6 +61,7 @@ pub fn run(lab: &mut Lab) {
         indent(&lab.tandem_ok(Node::B, "split-brain status"))
     );
 
+    interrupted_resolve(lab);
     // The copy of the 128 MiB disk, with its SHA-256, takes a while under TCG.
     let resolve = lab
         .guest(Node::B)
@@ -96,9 +98,44 @@ pub fn run(lab: &mut Lab) {
             "no {needle} in vm-b's history:\n{history}"
         );
     }
+    let attempts = history.matches("what: \"StopServices\"").count();
+    assert_eq!(
+        attempts, 2,
+        "the interrupted resolve and its re-run:\n{history}"
+    );
     for node in NODES {
         lab.tandem_ok(node, "resume");
     }
+}
+
+/// A first `resolve` is cut short: vm-b's tandemd is killed (-9) once it runs the copy. The
+/// restarted tandemd takes the unresolved split-brain back from its journal, and the second
+/// `resolve` (in `run`) starts over and finishes.
+fn interrupted_resolve(lab: &mut Lab) {
+    lab.spawn(
+        Node::B,
+        "resolve",
+        "tandem split-brain resolve --keep vm-a --force",
+    );
+    lab.wait_engine("vm-b to start its copy", TIMEOUT, |lab| {
+        lab.tandemd_log(Node::B).contains("running step=preserve")
+    });
+    lab.kill_9(Node::B, "tandemd");
+    lab.stop(Node::B, "resolve");
+    let partial = lab.sh(Node::B, &format!("ls {BACKUP_DIR} 2>/dev/null || true"));
+    println!(
+        "    first resolve interrupted: vm-b's tandemd killed during the copy ({})",
+        partial.split_whitespace().collect::<Vec<_>>().join(", ")
+    );
+    lab.start_tandemd(Node::B);
+    lab.wait_engine(
+        "vm-b's tandemd to hold the split-brain again",
+        TIMEOUT,
+        |lab| {
+            lab.cluster_status(Node::B)
+                .is_some_and(|s| s.local.split_brain.is_some() && s.peer.is_some())
+        },
+    );
 }
 
 /// vm-b's divergent row, read from the copy the resolve kept: the image mounts read-only
