@@ -121,7 +121,7 @@ impl Daemon {
                     cluster: self.config.cluster.get_ref().clone(),
                     local: self.core.status(),
                     peer: self.core.peer_view(),
-                    sync_percent: self.drbd.sync_done_percent,
+                    sync_percent: self.sync_percent(),
                 };
                 let _ = answer.send(ControlResponse::Status(Box::new(status)));
             }
@@ -142,6 +142,20 @@ impl Daemon {
             }
             ControlRequest::Helper { name } => self.on_helper(&name, answer),
         }
+    }
+
+    /// Resync progress for `tandem status`: DRBD 8.4's events2 carries none while a resync
+    /// runs (the model derives a figure only from what events2 reported), /proc/drbd does.
+    fn sync_percent(&self) -> Option<f64> {
+        if !self.drbd.replication.is_syncing() {
+            return None;
+        }
+        let minor = self.config.drbd.as_ref().map_or(0, |d| d.minor);
+        crate::exec::host::read_proc_drbd()
+            .ok()
+            .and_then(|text| crate::drbd::procfs::parse(&text).ok())
+            .and_then(|proc_drbd| Some(proc_drbd.minor(minor)?.resync.as_ref()?.done_percent))
+            .or(self.drbd.sync_done_percent)
     }
 
     fn on_helper(&mut self, name: &str, answer: oneshot::Sender<ControlResponse>) {
