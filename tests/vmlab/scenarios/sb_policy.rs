@@ -100,16 +100,7 @@ pub fn run(lab: &mut Lab, case: &Case) {
     }
     // Back to the lab's policies (disconnect everywhere) for the scenarios after this one.
     let config = crate::files::config_path(&lab.run_dir, 'C');
-    for node in NODES {
-        lab.sh(
-            node,
-            &format!(
-                "cp {} /etc/tandem/tandem.toml && tandem drbd render > /etc/drbd.d/{RESOURCE}.res \
-                 && drbdadm adjust {RESOURCE}",
-                config.display()
-            ),
-        );
-    }
+    apply_config(lab, &config);
     println!(
         "    after-sb-0pri {} / after-sb-1pri {}: resolved by DRBD {:.1} s after the heal; \
          {} kept, {} resynced from it",
@@ -137,16 +128,7 @@ fn install_policy(lab: &mut Lab, case: &Case) {
         .join("config")
         .join(format!("tandem-sb-{}-{}.toml", case.zero, case.one));
     std::fs::write(&path, text).unwrap();
-    for node in NODES {
-        lab.sh(
-            node,
-            &format!(
-                "cp {} /etc/tandem/tandem.toml && tandem drbd render > /etc/drbd.d/{RESOURCE}.res \
-                 && drbdadm adjust {RESOURCE}",
-                path.display()
-            ),
-        );
-    }
+    apply_config(lab, &path);
     lab.wait_in_sync(TIMEOUT);
     let shown = lab.sh(Node::A, &format!("drbdsetup show {RESOURCE}"));
     for policy in [case.zero, case.one] {
@@ -162,6 +144,21 @@ fn install_policy(lab: &mut Lab, case: &Case) {
                 "{policy} is not in effect:\n{shown}"
             );
         }
+    }
+}
+
+/// Installs `config` as tandem.toml on both nodes, renders the DRBD file from it and lets
+/// `drbdadm adjust` apply it to the live resource.
+fn apply_config(lab: &mut Lab, config: &std::path::Path) {
+    for node in NODES {
+        lab.sh(
+            node,
+            &format!(
+                "cp {} /etc/tandem/tandem.toml && tandem drbd render > /etc/drbd.d/{RESOURCE}.res \
+                 && drbdadm adjust {RESOURCE}",
+                config.display()
+            ),
+        );
     }
 }
 
