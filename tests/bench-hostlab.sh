@@ -7,4 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --release --test hostlab bench_ -- --ignored --nocapture --test-threads=1 \
-    2>&1 | grep -E '^(host lab|start|stop|client|switchover|tandemd|unplanned|  detection)'
+    2>&1 | sed -E 's/^test [a-z_:]+ \.\.\. //' \
+    | grep -E '^(host lab|start|stop|client|switchover|tandemd|unplanned|  detection)'
