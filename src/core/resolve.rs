@@ -29,10 +29,8 @@ pub struct Resolve {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
-    /// Victim: stopping the services that use the data.
+    /// Victim: stopping the services that use the data, then copying the backing device.
     StopServices,
-    /// Victim: copying the backing device.
-    Backup,
     /// Victim: `connect --discard-my-data`; survivor: `connect`.
     Reconnect,
     /// Both: DRBD resyncs the victim.
@@ -115,7 +113,6 @@ impl Node {
                         Step::ConnectDiscardMyData
                     }))
             }
-            Phase::Backup => Some(Step::Backup),
             Phase::Reconnect if self.drbd.connection != ConnectionState::StandAlone => None,
             Phase::Reconnect if keep == &self.cfg.me => Some(Step::Connect),
             Phase::Reconnect => Some(Step::ConnectDiscardMyData),

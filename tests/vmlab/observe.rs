@@ -205,3 +205,8 @@ pub fn in_order(texts: &[String], first: &str, then: &str) -> bool {
         .position(|t| t == first)
         .is_some_and(|at| texts[at + 1..].iter().any(|t| t == then))
 }
+
+/// `text` indented for the harness's report, one line per line.
+pub fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("      {l}\n")).collect()
+}

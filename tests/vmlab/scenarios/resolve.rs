@@ -7,7 +7,7 @@
 //! only, vm-b's divergent rows read back from the preserved copy, and the service on vm-a.
 
 use crate::lab::{Lab, Link, Node, NODES};
-use crate::observe::in_sync;
+use crate::observe::{in_sync, indent};
 use std::time::Duration;
 use tandem::cli::split_brain::SplitBrainReport;
 use tandem::drbd::ConnectionState;
@@ -185,8 +185,4 @@ fn insert(lab: &mut Lab, node: Node, id: u32, what: &str) {
         node,
         &format!("{ROOT_SQL} -e \"INSERT INTO lab.writes VALUES ({id}, 0) /* {what} */\""),
     );
-}
-
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("      {l}\n")).collect()
 }

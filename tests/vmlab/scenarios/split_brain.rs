@@ -5,7 +5,7 @@
 //! and vm-a's write is what both disks hold afterwards.
 
 use crate::lab::{Lab, Link, Node, NODES};
-use crate::observe::{change_texts, in_sync, Watch};
+use crate::observe::{change_texts, in_sync, indent, Watch};
 use std::time::{Duration, Instant};
 use tandem::cli::drbd_watch::WatchRecord;
 use tandem::cli::split_brain::SplitBrainReport;
@@ -170,8 +170,4 @@ fn split_brain_status_on_both(lab: &mut Lab) {
     assert_eq!(a.peer.current, b.local.current);
     assert_eq!(b.peer.current, a.local.current);
     assert_eq!(a.common_ancestor(), b.common_ancestor());
-}
-
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("      {l}\n")).collect()
 }
