@@ -31,6 +31,7 @@ fn run_command(cluster: &mut Cluster, line: &str) {
         ["stabilize"] => stabilize(cluster),
         ["cut", "peer"] => cluster.peer_link = false,
         ["cut", "repl"] => cluster.repl_link = false,
+        ["cut", "peer-to", n] => cluster.peer_to[node(n)] = false,
         ["cut", "all"] => (cluster.peer_link, cluster.repl_link) = (false, false),
         ["drbd-late", n, ticks] => {
             let i = node(n);
@@ -46,8 +47,19 @@ fn run_command(cluster: &mut Cluster, line: &str) {
                 .log
                 .push("DRBD: split-brain resolved by the operator, reconnecting".into());
         }
-        ["heal"] => (cluster.peer_link, cluster.repl_link) = (true, true),
+        ["heal"] => {
+            (cluster.peer_link, cluster.repl_link) = (true, true);
+            cluster.peer_to = [true, true];
+        }
+        ["heal", "peer"] => {
+            cluster.peer_link = true;
+            cluster.peer_to = [true, true];
+        }
         ["kill", n] => cluster.crash(node(n)),
+        ["restart", n] => cluster.restart_daemon(node(n), 0),
+        ["restart", n, "drbd-late", ticks] => {
+            cluster.restart_daemon(node(n), ticks.parse::<u64>().unwrap())
+        }
         ["boot", n] => cluster.boot(node(n)),
         ["fail", n, "mysqld"] => cluster.crash_mysqld(node(n)),
         ["hang", n, "mysqld"] => {

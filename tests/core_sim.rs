@@ -15,7 +15,7 @@ use sim::{Cluster, Rng, NAMES};
 use tandem::core::{Input, Request};
 
 /// Enough schedules to cover the fault combinations, few enough to keep CI fast.
-const DEFAULT_SCHEDULES: u64 = 2_000;
+const DEFAULT_SCHEDULES: u64 = 10_000;
 const FAULT_TICKS: u64 = 200;
 /// After healing, a healthy pair must settle within this many ticks.
 const HEAL_TICKS: u64 = 400;
@@ -29,7 +29,12 @@ fn inject_fault(cluster: &mut Cluster, rng: &mut Rng) {
     match rng.below(100) {
         0..=2 => cluster.peer_link = !cluster.peer_link,
         3..=5 => cluster.repl_link = !cluster.repl_link,
+        14 => cluster.peer_to[i] = !cluster.peer_to[i],
         6 if cluster.nodes.iter().all(|n| n.alive) => cluster.crash(i),
+        13 if cluster.nodes[i].alive => {
+            let dump_ticks = rng.below(4);
+            cluster.restart_daemon(i, dump_ticks)
+        }
         7..=9 if !cluster.nodes[i].alive => cluster.boot(i),
         10 if cluster.nodes[i].alive => cluster.crash_mysqld(i),
         11 if cluster.nodes[i].alive => {
@@ -54,6 +59,7 @@ fn inject_fault(cluster: &mut Cluster, rng: &mut Rng) {
 
 fn heal(cluster: &mut Cluster) {
     cluster.peer_link = true;
+    cluster.peer_to = [true, true];
     cluster.repl_link = true;
     cluster.loss_percent = 0;
     for i in 0..2 {

@@ -152,8 +152,9 @@ pub fn history(config_path: &Path, limit: usize) -> Result<ExitCode, String> {
 }
 
 /// `tandem helper NAME`, run by DRBD through kernel-helpers/: relays the call to tandemd and
-/// exits with its answer. If tandemd cannot be reached, fence-peer answers 5 (peer not
-/// reachable: DRBD then refuses to promote over an unknown peer); other handlers answer 0.
+/// exits with its answer. If tandemd cannot be reached, fence-peer answers 1 (nothing is
+/// proven: DRBD refuses a promote, a Primary keeps its peer's disk unknown). Never 5: DRBD
+/// 8.4 reads 5 as "peer dead" and promotes (docs/decisions.md). Other handlers answer 0.
 pub fn helper(config_path: &Path, name: &str) -> ExitCode {
     let socket = socket_path(config_path);
     let resource = std::env::var("DRBD_RESOURCE").unwrap_or_default();
@@ -177,7 +178,12 @@ pub fn helper(config_path: &Path, name: &str) -> ExitCode {
 }
 
 fn fallback_code(name: &str) -> ExitCode {
-    ExitCode::from(if name == "fence-peer" { 5 } else { 0 })
+    let code = if name == "fence-peer" {
+        crate::core::FenceExit::Unproven.code()
+    } else {
+        0
+    };
+    ExitCode::from(code)
 }
 
 fn unexpected(response: ControlResponse) -> String {

@@ -70,6 +70,13 @@ pub fn render(status: &ClusterStatus) -> String {
     if let Some(detail) = &local.split_brain {
         let _ = writeln!(out, "  SPLIT-BRAIN: {detail}");
     }
+    for (node, detail) in &local.stale {
+        let _ = writeln!(
+            out,
+            "  MAY BE STALE: {node}: {detail}; no automatic promote of {node} until DRBD has \
+             resynced it"
+        );
+    }
     let _ = writeln!(out, "  why: {}", local.reason);
     out
 }

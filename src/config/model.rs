@@ -239,6 +239,11 @@ pub struct Timings {
     /// The peer is silent once no heartbeat arrived on any path for this long.
     #[serde(default = "default_peer_timeout_ms")]
     pub peer_timeout_ms: Spanned<u64>,
+    /// A standby node waits this long after the peer timeout before it power-fences a silent
+    /// peer (the preferred node waits none when neither is active), so that a partition never
+    /// makes both nodes shoot each other; longer than the power-fence command takes.
+    #[serde(default = "default_fence_delay_ms")]
+    pub fence_delay_ms: Spanned<u64>,
 }
 
 impl Default for Timings {
@@ -246,6 +251,7 @@ impl Default for Timings {
         Self {
             heartbeat_interval_ms: default_heartbeat_interval_ms(),
             peer_timeout_ms: default_peer_timeout_ms(),
+            fence_delay_ms: default_fence_delay_ms(),
         }
     }
 }
@@ -380,4 +386,7 @@ fn default_heartbeat_interval_ms() -> Spanned<u64> {
 }
 fn default_peer_timeout_ms() -> Spanned<u64> {
     unplaced(1_500)
+}
+fn default_fence_delay_ms() -> Spanned<u64> {
+    unplaced(3_000)
 }

@@ -99,6 +99,16 @@ pub enum JournalEvent {
     /// DRBD is connected again with both disks UpToDate: the split-brain was resolved (by an
     /// operator or an automatic policy) and automatic decisions resume.
     SplitBrainResolved,
+    /// `node`'s data may be stale: it was not outdated while the other node was Primary
+    /// without it. It is not promoted automatically until DRBD has resynced it.
+    MayBeStale {
+        node: String,
+        detail: String,
+    },
+    /// DRBD is connected and both disks are UpToDate again: `node` is no longer stale.
+    StaleCleared {
+        node: String,
+    },
     Paused,
     Resumed,
 }

@@ -42,6 +42,15 @@ impl Node {
         if let Some(step) = self.in_flight {
             return Decision::idle(format!("{pause}waiting for {step} to finish"));
         }
+        if self.cfg.drbd && !self.drbd_known {
+            // Adoption and every rule below read the DRBD role and disks: no guessing.
+            return Decision::idle(format!(
+                "{pause}waiting for DRBD's initial state (drbdsetup events2) before deciding"
+            ));
+        }
+        if self.fence_call_needs_power_fence() {
+            return self.fence_for_drbd(pause);
+        }
         if let Some(step) = self.escalation {
             return Decision::run(
                 step,
@@ -79,6 +88,30 @@ impl Node {
                 actions: vec![Action::PowerFencePeer],
                 reason: why,
             },
+        }
+    }
+
+    /// DRBD's fence-peer on this Primary waits: the peer is silent and cannot be asked to
+    /// outdate itself. The Primary fences without delay; a standby peer waits its delay.
+    fn fence_for_drbd(&self, pause: &str) -> Decision {
+        let peer = &self.cfg.peer;
+        if self.fencing_in_flight {
+            return Decision::idle(format!(
+                "{pause}DRBD's fence-peer: waiting for the power fence of {peer}"
+            ));
+        }
+        if self.drbd.connected() {
+            return Decision::idle(format!(
+                "{pause}DRBD's fence-peer: {peer} is silent, but DRBD still shows it Connected; \
+                 waiting for DRBD to report the loss (a connected peer is never fenced)"
+            ));
+        }
+        Decision {
+            actions: vec![Action::PowerFencePeer],
+            reason: format!(
+                "{pause}DRBD lost {peer} while this node is Primary and {peer} is silent on \
+                 the peer link: power-fencing it before DRBD may go on"
+            ),
         }
     }
 
@@ -163,6 +196,15 @@ impl Node {
                 ),
             );
         }
+        if let Some(why) = &self.self_stale {
+            return (
+                Goal::Hold,
+                format!(
+                    "standby: this node's data may be stale ({why}); no automatic promote \
+                     until DRBD has resynced it from {peer}"
+                ),
+            );
+        }
         if let Some(p) = self.fresh_peer() {
             if p.active || p.busy || p.role == Role::Primary {
                 return (
@@ -190,7 +232,8 @@ impl Node {
                     format!("{peer} handed over and is Secondary: taking over"),
                 );
             }
-            let peer_unfit = self.cfg.drbd && p.disk != DiskState::UpToDate;
+            let peer_unfit =
+                (self.cfg.drbd && p.disk != DiskState::UpToDate) || self.peer_stale.is_some();
             if self.cfg.preferred || peer_unfit {
                 return (
                     Goal::Active { failover: false },
@@ -239,7 +282,30 @@ impl Node {
                 format!("{peer} is silent: waiting for the power fence"),
             );
         }
+        if self.drbd.connected() {
+            return (
+                Goal::Hold,
+                format!(
+                    "{peer} is silent on the peer link, but DRBD shows it Connected ({}): it is \
+                     alive and is never fenced; standby here",
+                    self.drbd.peer_role
+                ),
+            );
+        }
         if self.cfg.power_fence {
+            let silent_at =
+                self.peer_heard_at.unwrap_or(self.started_at) + self.cfg.peer_timeout_ticks;
+            let fence_at = silent_at + self.fence_delay_ticks();
+            if self.now < fence_at {
+                return (
+                    Goal::Hold,
+                    format!(
+                        "{peer} is silent and may still be Primary: fence delay, power-fencing \
+                         it at tick {fence_at} unless it is heard (a standby waits, so that \
+                         both nodes never shoot each other)"
+                    ),
+                );
+            }
             return (
                 Goal::PowerFencePeer,
                 format!("{peer} is silent and may still be Primary: power-fencing it"),
@@ -253,6 +319,17 @@ impl Node {
                 self.drbd.connection, self.drbd.peer_disk
             ),
         )
+    }
+
+    /// How long this node waits beyond the peer timeout before power-fencing the peer: none
+    /// for the preferred node when the peer was not active (two standbys: one must go first),
+    /// the configured delay otherwise (an active peer fences from DRBD's fence-peer first).
+    fn fence_delay_ticks(&self) -> u64 {
+        if self.cfg.preferred && !self.peer_was_active {
+            0
+        } else {
+            self.cfg.fence_delay_ticks
+        }
     }
 
     fn takeover_proof(&self) -> &'static str {
@@ -320,6 +397,18 @@ impl Node {
         if let Some((_, layer)) = self.layers().filter(|(i, _)| self.up[*i]).last() {
             let step = layer.stop();
             return Decision::run(step, format!("{why}: {step}"));
+        }
+        let peer_has_it_all = !self.cfg.drbd || self.in_sync();
+        if self.handover_owed && self.peer_fresh() && !peer_has_it_all {
+            return Decision::idle(format!(
+                "{why}: stopped here; not handing over to {} yet: DRBD is {} {}/{}, so {} may \
+                 lack writes made here (waiting for DRBD to connect and resync)",
+                self.cfg.peer,
+                self.drbd.connection,
+                self.drbd.disk,
+                self.drbd.peer_disk,
+                self.cfg.peer
+            ));
         }
         if self.handover_owed && self.peer_fresh() {
             return Decision {

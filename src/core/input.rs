@@ -46,6 +46,10 @@ pub struct PeerView {
     /// The peer's daemon has read DRBD's state (its initial events2 dump). Before that its
     /// `role` and `disk` are placeholders (Unknown, DUnknown), not facts to act on.
     pub drbd_known: bool,
+    /// The sender holds a record that the receiver's data may be stale (it could not outdate
+    /// the receiver while Primary): the receiver must not promote before a resync.
+    #[serde(default)]
+    pub stale_peer: bool,
 }
 
 /// Messages between the two cores, carried by the authenticated peer link.
@@ -83,6 +87,9 @@ pub enum OutdateOutcome {
     AlreadyInconsistent,
     /// Exit 6: the peer is Primary and refused.
     RefusedPrimary,
+    /// Exit 6: the peer holds a record that the asker's data may be stale: the asker must
+    /// outdate itself, not the peer.
+    RefusedAskerStale,
 }
 
 /// An operator's request, from `tandem` over the control socket.

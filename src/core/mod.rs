@@ -15,12 +15,14 @@
 
 pub mod action;
 mod decide;
+pub mod fence;
 pub mod input;
 mod requests;
 mod resolve;
 pub mod status;
 
 pub use action::{Action, JournalEvent, Reply, Step};
+pub use fence::FenceExit;
 pub use input::{DrbdView, Health, Helper, Input, OutdateOutcome, PeerMessage, PeerView, Request};
 pub use resolve::{Phase as ResolvePhase, Resolve};
 pub use status::Status;
@@ -75,6 +77,10 @@ pub struct CoreConfig {
     pub restart_window_ticks: u64,
     /// A power-fence command is configured.
     pub power_fence: bool,
+    /// A standby node waits this many ticks of peer silence beyond the peer timeout before
+    /// it power-fences (the preferred node waits none when both are standby): a partition
+    /// must not make both nodes shoot each other. See `Node::fence_delay_ticks`.
+    pub fence_delay_ticks: u64,
     /// When both nodes are idle and healthy, this one starts the service (the first node in
     /// the config): a deterministic tie-break.
     pub preferred: bool,
@@ -135,8 +141,16 @@ pub struct Node {
     pub(crate) escalation: Option<Step>,
     /// When the core started; the peer gets one timeout to be heard before it counts silent.
     pub(crate) started_at: u64,
-    /// DRBD's fence-peer waits for the peer's answer: (call, asked at tick).
-    pub(crate) fence_call: Option<(u64, u64)>,
+    /// DRBD's fence-peer waits for its answer (fence.rs).
+    pub(crate) fence_call: Option<fence::FenceCall>,
+    /// This node could not outdate the peer while Primary: the peer may hold stale data and
+    /// must not be promoted before it has resynced (journaled, restored after a restart).
+    pub(crate) peer_stale: Option<String>,
+    /// The peer holds such a record about this node: no automatic promote here.
+    pub(crate) self_stale: Option<String>,
+    /// The peer was last seen active (or Primary): a standby waits the fence delay, since the
+    /// active side fences first.
+    pub(crate) peer_was_active: bool,
     /// The peer asked this node to outdate itself.
     pub(crate) outdate_call: Option<u64>,
     /// Actions produced while handling inputs (replies, helper answers, journal).
@@ -174,6 +188,9 @@ impl Node {
             escalation: None,
             started_at: now,
             fence_call: None,
+            peer_stale: None,
+            self_stale: None,
+            peer_was_active: false,
             outdate_call: None,
             queued: Vec::new(),
         }
@@ -206,17 +223,7 @@ impl Node {
     /// One tick of time.
     pub fn tick(&mut self) {
         self.now += 1;
-        if let Some((call, asked_at)) = self.fence_call {
-            if !self.peer_fresh() || self.now - asked_at > self.cfg.peer_timeout_ticks {
-                // Exit 5: the peer could not be reached to outdate it.
-                self.queued.push(Action::AnswerHelper { call, code: 5 });
-                self.queue_journal(JournalEvent::Fenced {
-                    how: "fence-peer via peer link".into(),
-                    result: "peer unreachable (5)".into(),
-                });
-                self.fence_call = None;
-            }
-        }
+        self.fence_tick();
     }
 
     pub fn step(&mut self, input: Input) {
@@ -324,6 +331,8 @@ impl Node {
         }
         self.drbd = view;
         self.drbd_known = true;
+        self.fence_on_drbd();
+        self.clear_stale_if_synced();
     }
 
     fn on_peer(&mut self, message: PeerMessage) {
@@ -332,6 +341,13 @@ impl Node {
             PeerMessage::Heartbeat(view) => {
                 if view.role == Role::Primary || view.active {
                     self.handover_at = None;
+                }
+                self.peer_was_active = view.role == Role::Primary || view.active;
+                if view.stale_peer {
+                    let peer = self.cfg.peer.clone();
+                    self.mark_self_stale(format!(
+                        "{peer} could not outdate this node while it was Primary"
+                    ));
                 }
                 self.peer = Some(view);
             }
@@ -347,63 +363,13 @@ impl Node {
             }
             PeerMessage::OutdateRequest { call } => self.on_outdate_request(call),
             PeerMessage::ResolveSplitBrain { keep, backup } => self.begin_resolve(&keep, backup),
-            PeerMessage::OutdateReply { call, outcome } => {
-                if let Some((pending, _)) = self.fence_call.filter(|(c, _)| *c == call) {
-                    let code = match outcome {
-                        OutdateOutcome::Outdated => 4,
-                        OutdateOutcome::AlreadyInconsistent => 3,
-                        OutdateOutcome::RefusedPrimary => 6,
-                    };
-                    self.queued.push(Action::AnswerHelper {
-                        call: pending,
-                        code,
-                    });
-                    self.queue_journal(JournalEvent::Fenced {
-                        how: "fence-peer via peer link".into(),
-                        result: format!("{outcome:?} ({code})"),
-                    });
-                    self.fence_call = None;
-                }
-            }
-        }
-    }
-
-    fn on_outdate_request(&mut self, call: u64) {
-        let outcome = if self.drbd.role == Role::Primary || self.up[0] {
-            Some(OutdateOutcome::RefusedPrimary)
-        } else if self.drbd.disk == DiskState::Inconsistent {
-            Some(OutdateOutcome::AlreadyInconsistent)
-        } else if self.drbd.disk == DiskState::Outdated {
-            Some(OutdateOutcome::Outdated)
-        } else {
-            None
-        };
-        match outcome {
-            Some(outcome) => self
-                .queued
-                .push(Action::Send(PeerMessage::OutdateReply { call, outcome })),
-            // The disk must be outdated first: decide() runs OutdateLocal, then replies.
-            None => self.outdate_call = Some(call),
+            PeerMessage::OutdateReply { call, outcome } => self.on_outdate_reply(call, outcome),
         }
     }
 
     fn on_helper(&mut self, helper: Helper) {
         match helper {
-            Helper::FencePeer { call } => {
-                if self.power_fenced {
-                    self.queued.push(Action::AnswerHelper { call, code: 7 });
-                } else if self.peer_fresh() {
-                    self.queued
-                        .push(Action::Send(PeerMessage::OutdateRequest { call }));
-                    self.fence_call = Some((call, self.now));
-                } else {
-                    self.queued.push(Action::AnswerHelper { call, code: 5 });
-                    self.queue_journal(JournalEvent::Fenced {
-                        how: "fence-peer".into(),
-                        result: "peer silent: unreachable (5)".into(),
-                    });
-                }
-            }
+            Helper::FencePeer { call } => self.on_fence_peer(call),
             Helper::UnfencePeer { call } => {
                 self.queued.push(Action::AnswerHelper { call, code: 0 })
             }
@@ -539,18 +505,6 @@ impl Node {
         }
     }
 
-    fn on_power_fenced(&mut self, result: Result<(), String>) {
-        self.fencing_in_flight = false;
-        self.power_fenced = result.is_ok();
-        self.queue_journal(JournalEvent::Fenced {
-            how: "power fence".into(),
-            result: match result {
-                Ok(()) => "peer powered off".into(),
-                Err(e) => format!("failed: {e}"),
-            },
-        });
-    }
-
     /// May this node take the service now without risking two writers? One of: the peer is
     /// confirmed Secondary (peer link, or DRBD while connected), its disk is outdated, or it
     /// was power-fenced; and it must not be known Primary.
@@ -562,6 +516,9 @@ impl Node {
             return false;
         }
         if self.cfg.drbd && self.drbd.disk != DiskState::UpToDate {
+            return false;
+        }
+        if self.self_stale.is_some() {
             return false;
         }
         let confirmed_secondary = self.fresh_peer().is_some_and(|p| p.role == Role::Secondary)

@@ -76,6 +76,12 @@ impl Node {
                 self.drbd.disk
             ));
         }
+        if let Some(why) = &self.self_stale {
+            return Err(format!(
+                "refused: {me}'s data may be stale ({why}); let DRBD resync it from {peer} \
+                 first, or use `tandem promote --force` to accept losing {peer}'s later writes"
+            ));
+        }
         if !self.safe_to_take_over() {
             return Err(format!(
                 "refused: peer {peer} may still be Primary (peer link silent, DRBD {}, peer disk \
@@ -105,6 +111,12 @@ impl Node {
                     self.drbd.disk
                 ));
             }
+            if let Some(why) = &self.self_stale {
+                return Err(format!(
+                    "refused: {me}'s data may be stale ({why}); wait until DRBD has resynced \
+                     it from {peer}"
+                ));
+            }
             if self.fresh_peer().is_none() {
                 return Err(format!(
                     "refused: peer {peer} is not answering on the peer link, so it cannot be \
@@ -129,6 +141,10 @@ impl Node {
             Some(p) if self.cfg.drbd && p.disk != DiskState::UpToDate => Err(format!(
                 "refused: peer {peer}'s disk is {}, not UpToDate; wait for the resync to finish",
                 p.disk
+            )),
+            Some(_) if self.peer_stale.is_some() => Err(format!(
+                "refused: {peer}'s data may be stale ({}); wait until DRBD has resynced it",
+                self.peer_stale.as_deref().unwrap_or_default()
             )),
             Some(_) => {
                 self.operator = Some(OperatorGoal::Standby);

@@ -20,6 +20,9 @@ pub struct Status {
     pub peer_heard: bool,
     pub paused: bool,
     pub split_brain: Option<String>,
+    /// Nodes whose data may be stale (fence.rs), with why: (node, detail).
+    #[serde(default)]
+    pub stale: Vec<(String, String)>,
     /// The current decision's sentence.
     pub reason: String,
 }
@@ -42,6 +45,7 @@ impl Node {
             paused: self.paused,
             split_brain: self.split_brain.is_some(),
             drbd_known: !self.cfg.drbd || self.drbd_known,
+            stale_peer: self.peer_stale.is_some(),
         }
     }
 
@@ -66,6 +70,13 @@ impl Node {
             peer_heard: self.peer_fresh(),
             paused: self.paused,
             split_brain: self.split_brain.clone(),
+            stale: [
+                (&self.cfg.me, &self.self_stale),
+                (&self.cfg.peer, &self.peer_stale),
+            ]
+            .into_iter()
+            .filter_map(|(node, detail)| Some((node.clone(), detail.clone()?)))
+            .collect(),
             reason: self.decide().reason,
         }
     }

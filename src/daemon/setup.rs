@@ -66,6 +66,7 @@ pub fn core_config(config: &Config, me: &str) -> Result<CoreConfig, DaemonError>
         restart_limit: engine.mysqld_restart_limit,
         restart_window_ticks: ticks(engine.mysqld_restart_window_s * 1000, tick_ms),
         power_fence: engine.power_fence_command.is_some(),
+        fence_delay_ticks: ticks(*config.timings.fence_delay_ms.get_ref(), tick_ms),
         preferred: names.first().is_some_and(|first| first == me),
     })
 }
@@ -115,6 +116,7 @@ impl Daemon {
             tracing::warn!(%detail, "the journal holds an unresolved split-brain");
             core.restore_split_brain(detail.clone());
         }
+        restore_stale(&journal, &mut core);
         adopt(&config, &mut core).await;
 
         let (inputs_tx, inputs) = mpsc::channel(INPUT_CHANNEL_CAPACITY);
@@ -155,6 +157,23 @@ impl Daemon {
             next_call: 1,
             last_reason: String::new(),
         })
+    }
+}
+
+/// "This node's data may be stale" records survive a restart until a resync clears them.
+fn restore_stale(journal: &Journal<JournalEvent>, core: &mut Node) {
+    let names = [core.config().me.clone(), core.config().peer.clone()];
+    for name in names {
+        let last = journal.last_matching(|e| match e {
+            JournalEvent::MayBeStale { node, .. } | JournalEvent::StaleCleared { node } => {
+                *node == name
+            }
+            _ => false,
+        });
+        if let Some(JournalEvent::MayBeStale { node, detail }) = last.map(|entry| &entry.event) {
+            tracing::warn!(%node, %detail, "the journal says this node's data may be stale");
+            core.restore_stale(node, detail.clone());
+        }
     }
 }
 

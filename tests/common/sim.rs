@@ -51,6 +51,11 @@ pub struct SimNode {
     pub drbd_dump_at: u64,
     /// Ran its part of a split-brain resolution (`connect`, or `connect --discard-my-data`).
     pub sb_reconnect: bool,
+    /// A Primary's fence-peer call after losing the connection (helper call id).
+    pub disconnect_call: Option<u64>,
+    /// `fencing resource-and-stonith`: I/O is suspended while fence-peer runs, and stays
+    /// suspended when the helper fails, until the connection is back.
+    pub frozen: bool,
     last_view: Option<DrbdView>,
 }
 
@@ -58,6 +63,8 @@ pub struct Cluster {
     pub nodes: [SimNode; 2],
     pub now: u64,
     pub peer_link: bool,
+    /// One-way loss: messages to node i are dropped while `peer_to[i]` is false.
+    pub peer_to: [bool; 2],
     pub repl_link: bool,
     /// Percent of peer messages lost (random simulation).
     pub loss_percent: u64,
@@ -70,6 +77,9 @@ pub struct Cluster {
     last_reason: [String; 2],
     pub split_brain: bool,
     was_connected: bool,
+    /// The tick a peer message last reached each node: a node heard within the peer timeout
+    /// must never be fenced.
+    heard_at: [Option<u64>; 2],
 }
 
 pub fn core_config(index: usize, power_fence: bool) -> CoreConfig {
@@ -82,6 +92,7 @@ pub fn core_config(index: usize, power_fence: bool) -> CoreConfig {
         restart_limit: 2,
         restart_window_ticks: 50,
         power_fence,
+        fence_delay_ticks: 4,
         preferred: index == 0,
     }
 }
@@ -99,12 +110,15 @@ impl Cluster {
             fence_wait: None,
             drbd_dump_at: 0,
             sb_reconnect: false,
+            disconnect_call: None,
+            frozen: false,
             last_view: None,
         };
         Self {
             nodes: [node(0), node(1)],
             now: 0,
             peer_link: true,
+            peer_to: [true, true],
             repl_link: true,
             loss_percent: 0,
             power_fence,
@@ -115,6 +129,7 @@ impl Cluster {
             last_reason: [String::new(), String::new()],
             split_brain: false,
             was_connected: true,
+            heard_at: [None, None],
         }
     }
 
@@ -151,8 +166,10 @@ impl Cluster {
     /// One tick: deliver messages, complete steps, feed DRBD views, let cores decide.
     pub fn tick(&mut self) {
         self.now += 1;
-        self.replicate();
+        // DRBD suspends I/O (resource-and-stonith) as it loses the connection, before any
+        // further write completes: fencing first, then this tick's writes.
         self.fence_on_disconnect();
+        self.replicate();
         self.deliver();
         self.complete_steps();
         for i in 0..2 {
@@ -202,6 +219,7 @@ impl Cluster {
                 self.nodes[i].pending = Some((step, self.now + latency));
             }
             Action::PowerFencePeer => {
+                self.check_fence_is_justified(i);
                 self.log
                     .push(format!("{name}: power-fence {}", NAMES[1 - i]));
                 self.crash(1 - i);
@@ -224,7 +242,7 @@ impl Cluster {
 
     fn send(&mut self, to: usize, message: PeerMessage) {
         let lost = self.loss_percent > 0 && self.rng.chance(self.loss_percent);
-        if self.peer_link && self.nodes[to].alive && !lost {
+        if self.peer_link && self.peer_to[to] && self.nodes[to].alive && !lost {
             self.in_transit.push_back((to, self.now + 1, message));
         }
     }
@@ -234,7 +252,8 @@ impl Cluster {
         let (due, later): (Vec<_>, Vec<_>) = self.in_transit.drain(..).partition(|m| m.1 <= now);
         self.in_transit = later.into();
         for (to, _, message) in due {
-            if self.peer_link && self.nodes[to].alive {
+            if self.peer_link && self.peer_to[to] && self.nodes[to].alive {
+                self.heard_at[to] = Some(now);
                 self.nodes[to].core.step(Input::Peer(message));
             }
         }
@@ -285,6 +304,9 @@ impl Cluster {
                     return None;
                 } else {
                     node.role = Role::Primary;
+                    if !force {
+                        self.check_not_stale(i);
+                    }
                     Ok(())
                 }
             }
@@ -320,13 +342,30 @@ impl Cluster {
         })
     }
 
+    /// DRBD 8.4's `conn_try_outdate_peer` (docs/decisions.md has the table measured in the VM
+    /// lab): 3, 4 and 7 mark the peer outdated and go on; 5 does too when the local disk is
+    /// UpToDate ("peer dead"); 6 outdates the local disk; anything else is a broken helper:
+    /// a promote is refused and a frozen Primary stays frozen.
     fn on_fence_answer(&mut self, i: usize, call: u64, code: u8) {
+        let up_to_date = self.nodes[i].disk == DiskState::UpToDate;
+        let goes_on = matches!(code, 3 | 4 | 7) || (code == 5 && up_to_date);
+        if code == 6 {
+            self.nodes[i].disk = DiskState::Outdated;
+        }
+        if self.nodes[i].disconnect_call == Some(call) {
+            self.nodes[i].disconnect_call = None;
+            if goes_on {
+                self.nodes[i].frozen = false;
+            }
+            return;
+        }
         if self.nodes[i].fence_wait != Some(call) {
             return;
         }
         self.nodes[i].fence_wait = None;
-        let result = if code == 4 || code == 7 {
+        let result = if goes_on && self.nodes[i].disk == DiskState::UpToDate {
             self.nodes[i].role = Role::Primary;
+            self.check_not_stale(i);
             Ok(())
         } else {
             Err(format!("PeerNotOutdated (fence-peer answered {code})"))
@@ -336,12 +375,48 @@ impl Cluster {
         }
     }
 
+    /// INVARIANT: a promoted disk holds every write the peer ever made (no stale promote).
+    fn check_not_stale(&self, i: usize) {
+        let (me, peer) = (&self.nodes[i], &self.nodes[1 - i]);
+        assert!(
+            me.generation >= peer.generation,
+            "INVARIANT: {} promoted a stale disk at tick {} (generation {} < {}'s {})\n{}",
+            NAMES[i],
+            self.now,
+            me.generation,
+            NAMES[1 - i],
+            peer.generation,
+            self.log.join("\n")
+        );
+    }
+
+    /// INVARIANT: a peer that this node's DRBD shows connected (as last reported to its
+    /// core), or that was heard within the peer timeout, is alive: it is never power-fenced.
+    fn check_fence_is_justified(&self, i: usize) {
+        let timeout = self.nodes[i].core.config().peer_timeout_ticks;
+        let heard_recently = self.heard_at[i].is_some_and(|at| self.now - at < timeout);
+        let drbd_connected = self.nodes[i]
+            .last_view
+            .as_ref()
+            .is_some_and(|view| view.connected());
+        assert!(
+            !drbd_connected && !heard_recently,
+            "INVARIANT: {} power-fenced a live peer at tick {} (its DRBD shows connected: \
+             {drbd_connected}, heard at {:?})\n{}",
+            NAMES[i],
+            self.now,
+            self.heard_at[i],
+            self.log.join("\n")
+        );
+    }
+
     /// Writes and resyncs: a Primary writes every tick; a connected peer follows, a
     /// disconnected one falls behind; reconnecting after both wrote is a split-brain.
     fn replicate(&mut self) {
         let connected = self.connected();
         for i in 0..2 {
-            if self.nodes[i].alive && self.nodes[i].role == Role::Primary {
+            let writes = self.nodes[i].alive && !self.nodes[i].frozen;
+            if writes && self.nodes[i].role == Role::Primary {
                 self.nodes[i].generation += 1;
                 if connected {
                     self.nodes[1 - i].generation = self.nodes[i].generation;
@@ -349,23 +424,38 @@ impl Cluster {
             }
         }
         if connected {
+            let newest = self.nodes.iter().map(|n| n.generation).max().unwrap_or(0);
             for i in 0..2 {
-                if self.nodes[i].disk == DiskState::Outdated {
-                    self.nodes[i].disk = DiskState::UpToDate;
-                    self.nodes[i].generation = self.nodes[1 - i].generation;
+                self.nodes[i].frozen = false;
+                match self.nodes[i].disk {
+                    DiskState::Outdated => {
+                        self.nodes[i].disk = DiskState::UpToDate;
+                        self.nodes[i].generation = self.nodes[1 - i].generation;
+                    }
+                    // DRBD compares generations on connect and resyncs the older disk (a
+                    // rebooted Consistent one, or one that missed writes) from the newer.
+                    _ if self.nodes[i].role != Role::Primary => {
+                        self.nodes[i].disk = DiskState::UpToDate;
+                        self.nodes[i].generation = newest;
+                    }
+                    _ => {}
                 }
             }
         }
     }
 
-    /// DRBD with `fencing resource-only`: a Primary that loses its peer calls fence-peer.
+    /// A Primary that loses its peer calls fence-peer; with a power fence the lab renders
+    /// `fencing resource-and-stonith`, which suspends I/O until the helper succeeds.
     fn fence_on_disconnect(&mut self) {
         let connected = self.connected();
+        let stonith = self.power_fence;
         if self.was_connected && !connected {
             for (name, node) in NAMES.iter().zip(self.nodes.iter_mut()) {
                 if node.alive && node.role == Role::Primary {
                     let call = self.next_call;
                     self.next_call += 1;
+                    node.disconnect_call = Some(call);
+                    node.frozen = stonith;
                     self.log.push(format!("{name}: DRBD calls fence-peer"));
                     node.core.step(Input::Helper(Helper::FencePeer { call }));
                 }
@@ -396,15 +486,53 @@ impl Cluster {
         node.role = Role::Secondary;
         node.pending = None;
         node.fence_wait = None;
+        node.disconnect_call = None;
+        node.frozen = false;
         node.last_view = None;
         self.log.push(format!("{}: crashed", NAMES[i]));
     }
 
+    /// kill -9 of tandemd, then a new tandemd: DRBD and the services keep running; the new
+    /// core adopts them; a helper call in flight gets the shim's fallback answer (1); DRBD's
+    /// state reaches the new core after `dump_ticks`.
+    pub fn restart_daemon(&mut self, i: usize, dump_ticks: u64) {
+        let services = self.nodes[i].core.status().services;
+        let up = |name: &str| services.iter().any(|(n, u)| n == name && *u);
+        let mut core = Node::new(core_config(i, self.power_fence), None);
+        for (name, detail) in self.nodes[i].core.status().stale {
+            core.restore_stale(&name, detail);
+        }
+        core.adopt(up("Mount"), up("Mysqld"), up("Vip"));
+        let node = &mut self.nodes[i];
+        node.core = core;
+        node.pending = None;
+        node.last_view = None;
+        node.drbd_dump_at = self.now + dump_ticks;
+        self.last_reason[i].clear();
+        self.log.push(format!("{}: tandemd restarted", NAMES[i]));
+        for call in [node.fence_wait, node.disconnect_call]
+            .into_iter()
+            .flatten()
+        {
+            self.on_fence_answer(i, call, 1);
+        }
+    }
+
     /// Boots a crashed node: a fresh core, nothing running, DRBD Secondary.
     pub fn boot(&mut self, i: usize) {
+        let records = self.nodes[i].core.status().stale;
         let node = &mut self.nodes[i];
         node.core = Node::new(core_config(i, self.power_fence), None);
+        // The journal survives: its stale records come back (daemon/setup.rs).
+        for (name, detail) in records {
+            node.core.restore_stale(&name, detail);
+        }
         node.alive = true;
+        // DRBD 8.4 attaches a disk whose peer was not known outdated as Consistent, not
+        // UpToDate (drbd_adm_attach): it may have missed the peer's writes.
+        if node.disk == DiskState::UpToDate {
+            node.disk = DiskState::Consistent;
+        }
         node.standalone = false;
         self.nodes[1 - i].standalone = false;
         self.last_reason[i].clear();
