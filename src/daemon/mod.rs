@@ -9,7 +9,7 @@
 //! 5. `core.advance()` records what was asked.
 
 mod effects;
-mod peer_link;
+pub mod peer_link;
 mod setup;
 
 use crate::config::Config;

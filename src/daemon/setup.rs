@@ -139,7 +139,8 @@ impl Daemon {
         tokio::spawn(crate::control::server::serve(listener, control_tx));
         let events = super::events2_command(&config).map(Events2Supervisor::spawn);
         let (peer_out, _) = tokio::sync::broadcast::channel(PEER_OUT_CAPACITY);
-        let peer_in = super::peer_link::start(&config, &me, &peer_out).await?;
+        let link = super::peer_link::LinkConfig::from_config(&config, &me)?;
+        let peer_in = super::peer_link::start(link, &peer_out).await?.incoming;
         tracing::info!(node = %me, cluster = %config.cluster.get_ref(), "tandemd started");
         Ok(Daemon {
             drbd: ResourceState::new(config.drbd_resource().unwrap_or_default()),

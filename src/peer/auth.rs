@@ -9,8 +9,9 @@
 //! # Tags
 //! `tag = HMAC-SHA256(key, session_id || direction || header || payload)`.
 //! - The session id is [`SessionId::PRE_SESSION`] (all zeros) for the client's HELLO, and
-//!   `HMAC(key, "tandem-session" || client_nonce || server_nonce)` for every later frame, so a
-//!   frame from another connection fails its tag.
+//!   `HMAC(key, "tandem-session" || client_nonce || server_nonce || client_name ||
+//!   server_name)` (names length-prefixed) for every later frame, so a frame from another
+//!   connection, or from the same nonces between other nodes, fails its tag.
 //! - The direction byte keeps a man in the middle from reflecting a node's own frames back to
 //!   it: both directions share a session id and count from zero.
 
@@ -219,12 +220,19 @@ impl SessionId {
     /// The client's HELLO comes before any session exists.
     pub const PRE_SESSION: SessionId = SessionId([0; TAG_BYTES]);
 
-    /// `HMAC(key, "tandem-session" || client_nonce || server_nonce)`.
-    pub fn derive(key: &PeerKey, client: &Nonce, server: &Nonce) -> SessionId {
+    /// `HMAC(key, "tandem-session" || client_nonce || server_nonce || len(client_name) ||
+    /// client_name || len(server_name) || server_name)`, each length a u64 BE; `client` and
+    /// `server` are (nonce, node name). The names make a session a→b distinct from b→a and
+    /// from a→a even with the same nonces; the lengths keep ("ab", "c") apart from ("a", "bc").
+    pub fn derive(key: &PeerKey, client: (&Nonce, &str), server: (&Nonce, &str)) -> SessionId {
         let mut mac = key.mac.clone();
         mac.update(SESSION_LABEL);
-        mac.update(client);
-        mac.update(server);
+        mac.update(client.0);
+        mac.update(server.0);
+        for name in [client.1, server.1] {
+            mac.update(&(name.len() as u64).to_be_bytes());
+            mac.update(name.as_bytes());
+        }
         SessionId(mac.finalize().into_bytes().into())
     }
 

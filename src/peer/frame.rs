@@ -20,8 +20,9 @@ use super::auth::{Direction, PeerKey, SessionId, TAG_BYTES};
 pub const MAGIC: [u8; 4] = *b"TNDM";
 
 /// The frame layout and handshake this build speaks; a peer with another version is refused
-/// before its tag is checked, since the layout of the rest may differ.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// before its tag is checked, since the layout of the rest may differ. Version 2 added the
+/// sender and receiver node names to HELLO and to the session id.
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// Peer messages are heartbeats and state reports of a few hundred bytes. 64 KiB leaves room
 /// for growth while a hostile or broken peer can make a node buffer at most this much per

@@ -2,30 +2,35 @@
 //!
 //! # Handshake
 //! ```text
-//! client                                         server
-//!   HELLO(counter 0, PRE_SESSION, nonce_c, cluster) ─►   verify tag, cluster
-//!   ◄─ HELLO(counter 0, session, nonce_s, cluster)       session = HMAC(key, "tandem-session"
-//!   verify tag (proves the server has the key               || nonce_c || nonce_s)
-//!   and answered this very HELLO), cluster
-//!   CONFIRM(counter 1, session, empty) ─►                verify tag: the client is live
+//! client c                                       server s
+//!   HELLO(counter 0, PRE_SESSION,                  verify tag, then cluster, names:
+//!         nonce_c, cluster, c, s) ─►                 sender ≠ s (else SelfConnection),
+//!                                                    receiver = s, sender = s's peer
+//!   ◄─ HELLO(counter 0, session,                   session = HMAC(key, "tandem-session"
+//!         nonce_s, cluster, s, c)                      || nonce_c || nonce_s || c || s)
+//!   verify tag (proves the server has the key
+//!   and answered this very HELLO), cluster, names
+//!   CONFIRM(counter 1, session, empty) ─►          verify tag: the client is live
 //! ```
 //! Afterwards each side sends MESSAGE frames, counters continuing per direction (client from 2,
 //! server from 1), each tagged with the session id.
 //!
 //! # What a stranger learns
-//! The server writes nothing until a client HELLO passed its tag check. On any failure (bad
-//! magic, another version, an oversize length, a wrong tag, another cluster, a timeout) the
+//! The server writes nothing until a client HELLO passed its tag check and names this cluster,
+//! this node as receiver and its configured peer as sender. On any failure (bad magic, another
+//! version, an oversize length, a wrong tag, another cluster, a wrong name, a timeout) the
 //! handshake returns the error and drops the stream: the connection is closed and no reason
 //! is sent, so a peer without the key learns nothing, not even which check failed. A recorded
 //! client HELLO replayed later gets a fresh server nonce back and cannot produce the CONFIRM.
 //! The operator reads the reason in the refusing node's log.
 
+use std::net::IpAddr;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
 use super::auth::{fresh_nonce, Direction, Nonce, PeerKey, SessionId};
 use super::frame::{self, FrameError, FrameKind, RawFrame, ReplayGuard};
-use super::hello::{Hello, HelloError};
+use super::hello::{Hello, HelloError, Instance};
 use super::session::{FrameReader, FrameWriter, Session};
 
 /// Where in the life of a connection an error happened.
@@ -46,6 +51,21 @@ impl std::fmt::Display for Stage {
     }
 }
 
+/// Who this node is and whom it talks to. Every HELLO carries these names, and each side
+/// checks the other's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Both nodes must name the same cluster: two clusters sharing a key still refuse each other.
+    pub cluster: String,
+    /// This node's `[[node]] name`: the sender of its HELLOs, and the only receiver it accepts.
+    pub own_name: String,
+    /// The configured peer's `[[node]] name`: the only sender this node accepts.
+    pub peer_name: String,
+    /// Drawn once per daemon start and sent in every HELLO, so that the peer can tell a
+    /// restart from a re-dial.
+    pub instance: Instance,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     #[error("peer link I/O failed during {stage}: {error}")]
@@ -58,6 +78,24 @@ pub enum LinkError {
     Frame { stage: Stage, error: FrameError },
     #[error("refused: the peer belongs to cluster \"{theirs}\", this node to \"{ours}\"")]
     ClusterMismatch { ours: String, theirs: String },
+    #[error("refused: the HELLO comes from this node itself (\"{name}\"): the connection looped back to its own listener; check that no peer_addresses of the peer are this node's own, and that nothing on the path reflects connections")]
+    SelfConnection { name: String },
+    #[error(
+        "refused: the HELLO comes from node \"{got}\", but this node's peer is \"{expected}\""
+    )]
+    WrongPeer { expected: String, got: String },
+    #[error("refused: the HELLO is meant for node \"{got}\", but this node is \"{expected}\"; does the peer's config name this node so?")]
+    WrongReceiver { expected: String, got: String },
+    #[error(
+        "refused a connection from {address}: not one of the peer's addresses ({})",
+        list(allowed)
+    )]
+    UnknownAddress {
+        address: IpAddr,
+        allowed: Vec<IpAddr>,
+    },
+    #[error("refused a connection: {limit} others are already in the handshake")]
+    Busy { limit: usize },
     #[error("refused: malformed HELLO: {0}")]
     BadHello(HelloError),
     #[error("cannot encode a peer message: {0}")]
@@ -73,11 +111,16 @@ pub enum LinkError {
 fn closed_hint(stage: Stage) -> &'static str {
     match stage {
         Stage::Handshake => {
-            "; a node refuses a wrong key, cluster name or protocol version without saying \
-             which: see the peer's log"
+            "; a node refuses a wrong key, cluster name, node name, source address or protocol \
+             version without saying which: see the peer's log"
         }
         Stage::Receive | Stage::Send => "",
     }
+}
+
+fn list(addresses: &[IpAddr]) -> String {
+    let shown: Vec<String> = addresses.iter().map(IpAddr::to_string).collect();
+    shown.join(", ")
 }
 
 impl LinkError {
@@ -86,6 +129,27 @@ impl LinkError {
         match self {
             LinkError::Frame { error, .. } => Some(error),
             _ => None,
+        }
+    }
+
+    /// A short, fixed name for the kind of error, e.g. to count or rate-limit refusals by it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            LinkError::Io { .. } => "io",
+            LinkError::Timeout { .. } => "timeout",
+            LinkError::Closed { .. } => "closed",
+            LinkError::Frame { .. } => "bad-frame",
+            LinkError::ClusterMismatch { .. } => "cluster-mismatch",
+            LinkError::SelfConnection { .. } => "self-connection",
+            LinkError::WrongPeer { .. } => "wrong-peer",
+            LinkError::WrongReceiver { .. } => "wrong-receiver",
+            LinkError::UnknownAddress { .. } => "unknown-address",
+            LinkError::Busy { .. } => "busy",
+            LinkError::BadHello(_) => "bad-hello",
+            LinkError::Encode(_) => "encode",
+            LinkError::Decode(_) => "decode",
+            LinkError::Random(_) => "random",
+            LinkError::Broken => "broken",
         }
     }
 
@@ -101,39 +165,32 @@ const HANDSHAKE: Stage = Stage::Handshake;
 pub async fn handshake_client(
     stream: TcpStream,
     key: &PeerKey,
-    cluster: &str,
+    identity: &Identity,
     timeout: Duration,
 ) -> Result<Session, LinkError> {
     let (mut reader, mut writer) = split(stream);
     let client_nonce = fresh_nonce().map_err(LinkError::Random)?;
-    let hello = hello_payload(client_nonce, cluster)?;
+    let hello = hello_payload(client_nonce, identity)?;
     let to_server = Direction::ClientToServer;
-    let bytes = frame::seal(
-        key,
-        &SessionId::PRE_SESSION,
-        to_server,
-        FrameKind::Hello,
-        0,
-        &hello,
-    )
-    .map_err(LinkError::frame(HANDSHAKE))?;
+    let pre = SessionId::PRE_SESSION;
+    let bytes = frame::seal(key, &pre, to_server, FrameKind::Hello, 0, &hello)
+        .map_err(LinkError::frame(HANDSHAKE))?;
     writer.write(&bytes, timeout, HANDSHAKE).await?;
 
     let reply = reader.next_frame(timeout, HANDSHAKE).await?;
     let raw = frame::split(&reply).map_err(LinkError::frame(HANDSHAKE))?;
     // The payload is read before the tag is checked because the session id depends on the
-    // server's nonce; nothing else is done with it until the tag holds.
+    // server's nonce and name; nothing else is done with it until the tag holds.
     let server_hello = Hello::decode(raw.payload()).map_err(LinkError::BadHello)?;
-    let session = SessionId::derive(key, &client_nonce, &server_hello.nonce);
-    check_frame(
-        &raw,
+    let session = SessionId::derive(
         key,
-        &session,
-        Direction::ServerToClient,
-        FrameKind::Hello,
-        0,
-    )?;
-    check_cluster(cluster, server_hello.cluster)?;
+        (&client_nonce, &identity.own_name),
+        (&server_hello.nonce, &server_hello.sender),
+    );
+    let from_server = Direction::ServerToClient;
+    check_frame(&raw, key, &session, from_server, FrameKind::Hello, 0)?;
+    let peer_instance = server_hello.instance;
+    check_identity(identity, server_hello)?;
 
     let confirm = frame::seal(key, &session, to_server, FrameKind::Confirm, 1, &[])
         .map_err(LinkError::frame(HANDSHAKE))?;
@@ -145,6 +202,7 @@ pub async fn handshake_client(
         session,
         to_server,
         timeout,
+        peer_instance,
     ))
 }
 
@@ -153,7 +211,7 @@ pub async fn handshake_client(
 pub async fn handshake_server(
     stream: TcpStream,
     key: &PeerKey,
-    cluster: &str,
+    identity: &Identity,
     timeout: Duration,
 ) -> Result<Session, LinkError> {
     let (mut reader, mut writer) = split(stream);
@@ -163,11 +221,17 @@ pub async fn handshake_server(
     let pre = SessionId::PRE_SESSION;
     check_frame(&raw, key, &pre, from_client, FrameKind::Hello, 0)?;
     let client_hello = Hello::decode(raw.payload()).map_err(LinkError::BadHello)?;
-    check_cluster(cluster, client_hello.cluster)?;
+    let (client_nonce, peer_instance) = (client_hello.nonce, client_hello.instance);
+    check_identity(identity, client_hello)?;
 
     let server_nonce = fresh_nonce().map_err(LinkError::Random)?;
-    let session = SessionId::derive(key, &client_hello.nonce, &server_nonce);
-    let hello = hello_payload(server_nonce, cluster)?;
+    // The client's name passed check_identity: it is the configured peer's.
+    let session = SessionId::derive(
+        key,
+        (&client_nonce, &identity.peer_name),
+        (&server_nonce, &identity.own_name),
+    );
+    let hello = hello_payload(server_nonce, identity)?;
     let to_client = Direction::ServerToClient;
     let bytes = frame::seal(key, &session, to_client, FrameKind::Hello, 0, &hello)
         .map_err(LinkError::frame(HANDSHAKE))?;
@@ -183,6 +247,7 @@ pub async fn handshake_server(
         session,
         to_client,
         timeout,
+        peer_instance,
     ))
 }
 
@@ -196,10 +261,14 @@ fn split(stream: TcpStream) -> (FrameReader, FrameWriter) {
     (FrameReader::new(read), FrameWriter::new(write))
 }
 
-fn hello_payload(nonce: Nonce, cluster: &str) -> Result<Vec<u8>, LinkError> {
+/// This node's HELLO: it sends as itself, to its configured peer.
+fn hello_payload(nonce: Nonce, identity: &Identity) -> Result<Vec<u8>, LinkError> {
     Hello {
         nonce,
-        cluster: cluster.to_owned(),
+        instance: identity.instance,
+        cluster: identity.cluster.clone(),
+        sender: identity.own_name.clone(),
+        receiver: identity.peer_name.clone(),
     }
     .encode()
     .map_err(LinkError::BadHello)
@@ -227,12 +296,32 @@ fn check_frame(
         .map_err(refuse)
 }
 
-fn check_cluster(ours: &str, theirs: String) -> Result<(), LinkError> {
-    if theirs == ours {
-        return Ok(());
+/// The other side's (authenticated) HELLO must name this cluster, come from the configured
+/// peer and be meant for this node. A HELLO from this node's own name is named as such: it
+/// means the connection looped back, which the other checks would only call a wrong peer.
+fn check_identity(ours: &Identity, theirs: Hello) -> Result<(), LinkError> {
+    if theirs.cluster != ours.cluster {
+        return Err(LinkError::ClusterMismatch {
+            ours: ours.cluster.clone(),
+            theirs: theirs.cluster,
+        });
     }
-    Err(LinkError::ClusterMismatch {
-        ours: ours.to_owned(),
-        theirs,
-    })
+    if theirs.sender == ours.own_name {
+        return Err(LinkError::SelfConnection {
+            name: theirs.sender,
+        });
+    }
+    if theirs.receiver != ours.own_name {
+        return Err(LinkError::WrongReceiver {
+            expected: ours.own_name.clone(),
+            got: theirs.receiver,
+        });
+    }
+    if theirs.sender != ours.peer_name {
+        return Err(LinkError::WrongPeer {
+            expected: ours.peer_name.clone(),
+            got: theirs.sender,
+        });
+    }
+    Ok(())
 }

@@ -3,14 +3,15 @@
 //! - [`frame`]: the pure codec: `TNDM` magic, version, kind, length, counter, payload, and an
 //!   HMAC-SHA256 tag; the replay guard.
 //! - [`auth`]: the pre-shared key (a 0600 file), session ids and tags.
-//! - [`hello`]: the handshake payload (nonce and cluster name).
-//! - [`link`]: the handshake over a `TcpStream` and [`LinkError`].
+//! - [`hello`]: the handshake payload (nonce, cluster name, sender and receiver node names).
+//! - [`link`]: the handshake over a `TcpStream`, the [`Identity`] it checks, and [`LinkError`].
 //! - [`session`]: an established session: `send`/`recv` of serde_json messages, each bounded by
 //!   a timeout.
 //!
 //! Nothing a peer sends is parsed before its tag holds, except the fixed header (checked for
 //! magic, version and length before anything is allocated) and, on the client, the server's
-//! HELLO nonce, which the session id that authenticates that HELLO is derived from.
+//! HELLO nonce and sender name, which the session id that authenticates that HELLO is derived
+//! from.
 
 pub mod auth;
 pub mod frame;
@@ -20,5 +21,5 @@ pub mod session;
 
 pub use auth::{KeyError, PeerKey, SessionId};
 pub use frame::{FrameError, MAX_FRAME_PAYLOAD_BYTES, PROTOCOL_VERSION};
-pub use link::{handshake_client, handshake_server, LinkError, Stage};
+pub use link::{handshake_client, handshake_server, Identity, LinkError, Stage};
 pub use session::{Session, SessionReader, SessionWriter};

@@ -17,6 +17,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::auth::{Direction, PeerKey, SessionId};
 use super::frame::{self, FrameError, FrameKind, ReplayGuard, HEADER_BYTES};
+use super::hello::Instance;
 use super::link::{LinkError, Stage};
 
 /// Reads whole frames into a buffer that never holds more than one frame (at most
@@ -230,6 +231,8 @@ impl SessionWriter {
 pub struct Session {
     reader: SessionReader,
     writer: SessionWriter,
+    /// The instance the peer's authenticated HELLO carried.
+    peer_instance: Instance,
 }
 
 impl Session {
@@ -242,6 +245,7 @@ impl Session {
         session: SessionId,
         outgoing: Direction,
         timeout: Duration,
+        peer_instance: Instance,
     ) -> Session {
         let (incoming, next_in, next_out) = match outgoing {
             Direction::ClientToServer => (Direction::ServerToClient, 1, 2),
@@ -265,7 +269,11 @@ impl Session {
             timeout,
             broken: false,
         };
-        Session { reader, writer }
+        Session {
+            reader,
+            writer,
+            peer_instance,
+        }
     }
 
     pub async fn send<T: Serialize>(&mut self, message: &T) -> Result<(), LinkError> {
@@ -283,6 +291,11 @@ impl Session {
 
     pub fn id(&self) -> SessionId {
         self.reader.session
+    }
+
+    /// Which start of the peer daemon this session is with; a new value means it restarted.
+    pub fn peer_instance(&self) -> Instance {
+        self.peer_instance
     }
 
     /// Changes the bound on every later read and write.

@@ -1,6 +1,7 @@
 //! Two real tandemd daemons in the host lab (shared-disk mode): they agree on who serves,
 //! switch over with a client writing through the VIP, restart a killed mysqld, adopt what is
-//! running after a `kill -9` of tandemd, refuse a peer with the wrong key, and pause.
+//! running after a `kill -9` of tandemd, refuse a peer with the wrong key or from another
+//! address, and pause.
 
 use crate::client;
 use crate::fixture::{Lab, LabNode, VIP};
@@ -210,8 +211,27 @@ fn two_daemons_switch_over_restart_mysqld_adopt_and_pause() {
     }
 }
 
+/// Dials a's peer port from `node` as b, with `key`; the handshake's error, if it failed.
+fn dial_a_as_b(lab: &Lab, node: &LabNode, key: tandem::peer::PeerKey) -> Option<String> {
+    let identity = tandem::peer::Identity {
+        cluster: lab.config().cluster.get_ref().clone(),
+        own_name: "b".into(),
+        peer_name: "a".into(),
+        instance: [0x11; 16],
+    };
+    node.run(|| async move {
+        let stream = tokio::net::TcpStream::connect((lab.a.ip.as_str(), 7800))
+            .await
+            .unwrap();
+        tandem::peer::handshake_client(stream, &key, &identity, Duration::from_secs(2))
+            .await
+            .err()
+            .map(|e| e.to_string())
+    })
+}
+
 #[test]
-fn a_peer_with_the_wrong_key_gets_nothing_and_changes_nothing() {
+fn a_peer_with_the_wrong_key_or_address_gets_nothing_and_changes_nothing() {
     let lab = Lab::new();
     lab.mount_shared(&lab.a);
     lab.umount(&lab.a);
@@ -221,26 +241,34 @@ fn a_peer_with_the_wrong_key_gets_nothing_and_changes_nothing() {
     wait_for(&lab, "a to serve", Duration::from_secs(30), || {
         serving(&lab.a, &config)
     });
-    // An impostor in the client namespace dials a's peer port with the wrong key and claims
-    // to be a standby that hands over: it must be refused before anything is read.
+    // An impostor on b's own address dials a's peer port with the wrong key and claims to be
+    // b: it must be refused before anything it sends is read.
     let wrong = tandem::peer::PeerKey::from_bytes(&[0x11; 32]).unwrap();
-    let cluster = lab.config().cluster.get_ref().clone();
-    let refused = lab.client.run(|| async move {
-        let stream = tokio::net::TcpStream::connect(("10.99.0.1", 7800))
-            .await
-            .unwrap();
-        tandem::peer::handshake_client(stream, &wrong, &cluster, Duration::from_secs(2))
-            .await
-            .err()
-            .map(|e| e.to_string())
-    });
+    let refused = dial_a_as_b(&lab, &lab.b, wrong);
     assert!(
         refused.is_some(),
         "the handshake with a wrong key succeeded"
     );
+    // The right key, from the client's address, which is not b's: refused before the
+    // handshake.
+    let key = tandem::peer::PeerKey::load(&lab.peer_key()).unwrap();
+    let refused = dial_a_as_b(&lab, &lab.client, key);
+    assert!(
+        refused.is_some(),
+        "a connection from an address not the peer's was accepted"
+    );
     std::thread::sleep(Duration::from_millis(500));
     assert!(serving(&lab.a, &config) && !serving(&lab.b, &config));
-    assert!(log_of(&lab, &lab.a).contains("peer link: refused a connection"));
+    let log = log_of(&lab, &lab.a);
+    assert!(log.contains("peer link: refused a connection"), "{log}");
+    assert!(log.contains("frame authentication failed"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "refused a connection from {}: not one of the peer's addresses ({})",
+            lab.client.ip, lab.b.ip
+        )),
+        "{log}"
+    );
     for daemon in [&mut daemon_a, &mut daemon_b] {
         daemon.kill().unwrap();
         daemon.wait().unwrap();

@@ -57,8 +57,11 @@ fn loaded_key_is_the_file_bytes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_key(&dir, &[0x42; 32], 0o600);
     let loaded = PeerKey::load(&path).expect("load");
-    let session = SessionId::derive(&loaded, &[1; 16], &[2; 16]);
-    assert_eq!(session, SessionId::derive(&key(), &[1; 16], &[2; 16]));
+    let session = SessionId::derive(&loaded, (&[1; 16], "a"), (&[2; 16], "b"));
+    assert_eq!(
+        session,
+        SessionId::derive(&key(), (&[1; 16], "a"), (&[2; 16], "b"))
+    );
     assert_eq!(format!("{loaded:?}"), "PeerKey(<redacted>)");
 }
 
@@ -84,4 +87,25 @@ fn key_owned_by_another_user_is_refused() {
         "{refused:?}"
     );
     assert!(refused.to_string().contains("run `chown 0 "), "{refused}");
+}
+
+#[test]
+fn session_id_binds_both_node_names_and_their_order() {
+    let (client, server) = (&[1; 16], &[2; 16]);
+    let a_to_b = SessionId::derive(&key(), (client, "a"), (server, "b"));
+    let b_to_a = SessionId::derive(&key(), (client, "b"), (server, "a"));
+    let a_to_a = SessionId::derive(&key(), (client, "a"), (server, "a"));
+    assert_ne!(a_to_b, b_to_a);
+    assert_ne!(a_to_b, a_to_a);
+    assert_ne!(b_to_a, a_to_a);
+    // Length-prefixed: moving a byte from one name to the other changes the id.
+    assert_ne!(
+        SessionId::derive(&key(), (client, "ab"), (server, "c")),
+        SessionId::derive(&key(), (client, "a"), (server, "bc"))
+    );
+    assert_eq!(
+        a_to_b,
+        SessionId::derive(&key(), (client, "a"), (server, "b")),
+        "deterministic"
+    );
 }

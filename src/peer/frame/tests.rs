@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::peer::auth::{Direction, PeerKey, SessionId};
-use crate::peer::hello::{Hello, HelloError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -13,7 +12,7 @@ fn key() -> PeerKey {
 }
 
 fn session() -> SessionId {
-    SessionId::derive(&key(), &[1; 16], &[2; 16])
+    SessionId::derive(&key(), (&[1; 16], "a"), (&[2; 16], "b"))
 }
 
 #[test]
@@ -48,16 +47,23 @@ fn sealed_frame_has_the_documented_layout() {
 }
 
 #[test]
-fn session_id_is_hmac_of_label_and_both_nonces() {
+fn session_id_is_hmac_of_label_both_nonces_and_both_names() {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(KEY_BYTES).expect("hmac key");
     mac.update(b"tandem-session");
     mac.update(&[1; 16]);
     mac.update(&[2; 16]);
+    mac.update(&1u64.to_be_bytes());
+    mac.update(b"a");
+    mac.update(&1u64.to_be_bytes());
+    mac.update(b"b");
     assert_eq!(
         session().as_bytes().as_slice(),
         mac.finalize().into_bytes().as_slice()
     );
-    assert_ne!(session(), SessionId::derive(&key(), &[2; 16], &[1; 16]));
+    assert_ne!(
+        session(),
+        SessionId::derive(&key(), (&[2; 16], "a"), (&[1; 16], "b"))
+    );
 }
 
 #[test]
@@ -97,7 +103,7 @@ fn tag_binds_key_session_and_direction() {
     )
     .expect("seal");
     let other_key = PeerKey::from_bytes(&[7; 32]).expect("key");
-    let other_session = SessionId::derive(&key(), &[1; 16], &[3; 16]);
+    let other_session = SessionId::derive(&key(), (&[1; 16], "a"), (&[3; 16], "b"));
     let cases = [
         (&other_key, session(), Direction::ClientToServer),
         (&key(), other_session, Direction::ClientToServer),
@@ -148,50 +154,54 @@ fn header_bytes(version: u8, kind: u8, length: u32) -> Vec<u8> {
 #[test]
 fn header_checks_in_order() {
     assert_eq!(
-        parse_header(&header_bytes(1, 3, 5)),
+        parse_header(&header_bytes(PROTOCOL_VERSION, 3, 5)),
         Ok(Header {
-            version: 1,
+            version: PROTOCOL_VERSION,
             kind: FrameKind::Message,
             payload_length: 5,
             counter: 9
         })
     );
-    let mut bad_magic = header_bytes(1, 3, 5);
+    let mut bad_magic = header_bytes(PROTOCOL_VERSION, 3, 5);
     bad_magic[0] = b'X';
     assert_eq!(
         parse_header(&bad_magic),
         Err(FrameError::BadMagic { got: *b"XNDM" })
     );
     assert_eq!(
-        parse_header(&header_bytes(2, 3, 5)),
-        Err(FrameError::UnsupportedVersion { got: 2 })
+        parse_header(&header_bytes(1, 3, 5)),
+        Err(FrameError::UnsupportedVersion { got: 1 })
     );
     assert_eq!(
-        parse_header(&header_bytes(1, 3, MAX_FRAME_PAYLOAD_BYTES + 1)),
+        parse_header(&header_bytes(
+            PROTOCOL_VERSION,
+            3,
+            MAX_FRAME_PAYLOAD_BYTES + 1
+        )),
         Err(FrameError::TooLong {
             len: u64::from(MAX_FRAME_PAYLOAD_BYTES) + 1
         })
     );
     assert_eq!(
-        parse_header(&header_bytes(1, 3, u32::MAX)),
+        parse_header(&header_bytes(PROTOCOL_VERSION, 3, u32::MAX)),
         Err(FrameError::TooLong {
             len: u64::from(u32::MAX)
         })
     );
-    assert!(parse_header(&header_bytes(1, 3, MAX_FRAME_PAYLOAD_BYTES)).is_ok());
+    assert!(parse_header(&header_bytes(PROTOCOL_VERSION, 3, MAX_FRAME_PAYLOAD_BYTES)).is_ok());
     assert_eq!(
-        parse_header(&header_bytes(1, 9, 5)),
+        parse_header(&header_bytes(PROTOCOL_VERSION, 9, 5)),
         Err(FrameError::UnknownKind { got: 9 })
     );
     assert_eq!(
-        parse_header(&header_bytes(1, 3, 5)[..17]),
+        parse_header(&header_bytes(PROTOCOL_VERSION, 3, 5)[..17]),
         Err(FrameError::Truncated { have: 17, need: 18 })
     );
 }
 
 #[test]
 fn split_wants_the_whole_frame() {
-    let bytes = header_bytes(1, 3, 5);
+    let bytes = header_bytes(PROTOCOL_VERSION, 3, 5);
     assert_eq!(
         split(&bytes).map(|raw| raw.len()),
         Err(FrameError::Truncated {
@@ -245,44 +255,6 @@ fn replay_guard_wants_exactly_the_next_counter() {
         })
     );
     assert_eq!(guard.accept(3), Ok(()));
-}
-
-#[test]
-fn hello_layout_round_trips_and_refuses_bad_lengths() {
-    let hello = Hello {
-        nonce: [0xaa; 16],
-        cluster: "prod-db".into(),
-    };
-    let bytes = hello.encode().expect("encode");
-    assert_eq!(&bytes[..16], &[0xaa; 16]);
-    assert_eq!(bytes[16], 7);
-    assert_eq!(&bytes[17..], b"prod-db");
-    assert_eq!(Hello::decode(&bytes), Ok(hello));
-
-    let mut long = bytes.clone();
-    long.push(b'x');
-    assert!(matches!(
-        Hello::decode(&long),
-        Err(HelloError::WrongLength { .. })
-    ));
-    assert!(matches!(
-        Hello::decode(&bytes[..10]),
-        Err(HelloError::WrongLength { .. })
-    ));
-    let mut empty_name = bytes[..17].to_vec();
-    empty_name[16] = 0;
-    assert_eq!(
-        Hello::decode(&empty_name),
-        Err(HelloError::BadNameLength { length_bytes: 0 })
-    );
-    let too_long = Hello {
-        nonce: [0; 16],
-        cluster: "x".repeat(65),
-    };
-    assert_eq!(
-        too_long.encode(),
-        Err(HelloError::BadNameLength { length_bytes: 65 })
-    );
 }
 
 #[test]

@@ -1,7 +1,19 @@
-//! The peer link on loopback only (127.0.0.1, port 0): handshake, messages both ways, and
+//! The peer link on loopback only (127.0.0.0/8, port 0): handshake, messages both ways, and
 //! refusals of wrong keys, other clusters, other versions, replays, frames from other sessions,
 //! altered bytes and oversize lengths. A small frame-aware proxy in the middle captures,
 //! duplicates, alters or replaces frames, as an attacker on the path could.
+//!
+//! - [`proxy`]: the attacker on the path; [`fuzz`]: arbitrary bytes.
+//! - [`identity`]: node names in HELLO: self-connections, wrong peers, wrong receivers.
+//! - [`daemon`]: the daemon's link (listeners and dialers) on loopback: source addresses, the
+//!   handshake cap, a connection looped back to its own listener, a peer restart.
+
+mod daemon;
+mod fuzz;
+mod identity;
+mod proxy;
+
+use proxy::{pass_through, proxy, sent, through_proxy, Rule, Way};
 
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -9,9 +21,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tandem::peer::auth::{Direction, SessionId};
+use tandem::peer::frame::PROTOCOL_VERSION;
 use tandem::peer::frame::{self, FrameError, HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES};
 use tandem::peer::hello::Hello;
-use tandem::peer::{handshake_client, handshake_server, LinkError, PeerKey, Session, Stage};
+use tandem::peer::{
+    handshake_client, handshake_server, Identity, LinkError, PeerKey, Session, Stage,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -19,6 +34,9 @@ use tokio::task::JoinHandle;
 /// Generous: only reached when a test is broken, never waited for on success.
 const TIMEOUT: Duration = Duration::from_secs(5);
 const CLUSTER: &str = "prod";
+/// The client's node in these tests, dialling node B.
+const A: &str = "a";
+const B: &str = "b";
 const TAG_BYTES: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,155 +53,73 @@ fn other_key() -> PeerKey {
     PeerKey::from_bytes(&[0x43; 32]).expect("key")
 }
 
+/// Node `own` of cluster `cluster`, whose peer is `peer`.
+fn identity(cluster: &str, own: &str, peer: &str) -> Identity {
+    Identity {
+        cluster: cluster.to_owned(),
+        own_name: own.to_owned(),
+        peer_name: peer.to_owned(),
+        instance: [own.bytes().next().unwrap_or(0); 16],
+    }
+}
+
+/// Node A, the client in most tests.
+fn as_a() -> Identity {
+    identity(CLUSTER, A, B)
+}
+
+/// Node B, the server in most tests.
+fn as_b() -> Identity {
+    identity(CLUSTER, B, A)
+}
+
 async fn bind() -> (TcpListener, SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     (listener, addr)
 }
 
-/// Accepts `count` connections in turn and runs the server handshake on each.
+/// Accepts `count` connections in turn and runs the server handshake of node B on each.
 fn serve(
     listener: TcpListener,
     key: PeerKey,
+    count: usize,
+) -> JoinHandle<Vec<Result<Session, LinkError>>> {
+    serve_as(listener, key, as_b(), count)
+}
+
+/// Like [`serve`], as `server`.
+fn serve_as(
+    listener: TcpListener,
+    key: PeerKey,
+    server: Identity,
     count: usize,
 ) -> JoinHandle<Vec<Result<Session, LinkError>>> {
     tokio::spawn(async move {
         let mut outcomes = Vec::new();
         for _ in 0..count {
             let (stream, _) = listener.accept().await.expect("accept");
-            outcomes.push(handshake_server(stream, &key, CLUSTER, TIMEOUT).await);
+            outcomes.push(handshake_server(stream, &key, &server, TIMEOUT).await);
         }
         outcomes
     })
 }
 
-async fn connect(addr: SocketAddr, key: &PeerKey, cluster: &str) -> Result<Session, LinkError> {
+async fn connect(addr: SocketAddr, key: &PeerKey, client: &Identity) -> Result<Session, LinkError> {
     let stream = TcpStream::connect(addr).await.expect("connect");
-    handshake_client(stream, key, cluster, TIMEOUT).await
+    handshake_client(stream, key, client, TIMEOUT).await
 }
 
 async fn pair() -> (Session, Session) {
     let (listener, addr) = bind().await;
     let server = serve(listener, key(), 1);
-    let client = connect(addr, &key(), CLUSTER).await.expect("client");
+    let client = connect(addr, &key(), &as_a()).await.expect("client");
     let server = server.await.expect("join").pop().expect("one outcome");
     (client, server.expect("server"))
 }
 
 fn heartbeat(term: u64) -> Message {
     Message::Heartbeat { term }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Way {
-    ToServer,
-    ToClient,
-}
-
-/// Decides what the proxy forwards for frame number `index` (0-based, per connection and way)
-/// of connection `connection`: nothing, the frame, or other bytes.
-type Rule = Arc<dyn Fn(usize, Way, usize, Vec<u8>) -> Vec<Vec<u8>> + Send + Sync>;
-
-/// What the proxy forwarded: connection, way, bytes.
-type Wire = Arc<Mutex<Vec<(usize, Way, Vec<u8>)>>>;
-
-fn pass_through() -> Rule {
-    Arc::new(|_, _, _, frame| vec![frame])
-}
-
-/// Listens on loopback and relays to `upstream`, frame by frame, through `rule`.
-async fn proxy(upstream: SocketAddr, rule: Rule) -> (SocketAddr, Wire) {
-    let (listener, addr) = bind().await;
-    let wire: Wire = Arc::default();
-    let log = wire.clone();
-    tokio::spawn(async move {
-        for connection in 0.. {
-            let Ok((client, _)) = listener.accept().await else {
-                return;
-            };
-            let server = TcpStream::connect(upstream).await.expect("upstream");
-            let (client_read, client_write) = client.into_split();
-            let (server_read, server_write) = server.into_split();
-            let (rule_a, log_a) = (rule.clone(), log.clone());
-            let (rule_b, log_b) = (rule.clone(), log.clone());
-            tokio::spawn(async move {
-                pump(
-                    client_read,
-                    server_write,
-                    connection,
-                    Way::ToServer,
-                    rule_a,
-                    log_a,
-                )
-                .await
-            });
-            tokio::spawn(async move {
-                pump(
-                    server_read,
-                    client_write,
-                    connection,
-                    Way::ToClient,
-                    rule_b,
-                    log_b,
-                )
-                .await
-            });
-        }
-    });
-    (addr, wire)
-}
-
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    connection: usize,
-    way: Way,
-    rule: Rule,
-    log: Wire,
-) {
-    for index in 0.. {
-        let mut frame = vec![0u8; HEADER_BYTES];
-        if from.read_exact(&mut frame).await.is_err() {
-            break;
-        }
-        let length = u32::from_be_bytes(frame[6..10].try_into().expect("4 bytes"));
-        assert!(
-            length <= MAX_FRAME_PAYLOAD_BYTES,
-            "endpoints send valid frames"
-        );
-        frame.resize(HEADER_BYTES + length as usize + TAG_BYTES, 0);
-        if from.read_exact(&mut frame[HEADER_BYTES..]).await.is_err() {
-            break;
-        }
-        for bytes in rule(connection, way, index, frame) {
-            log.lock()
-                .expect("log")
-                .push((connection, way, bytes.clone()));
-            if to.write_all(&bytes).await.is_err() {
-                return;
-            }
-        }
-    }
-    let _ = to.shutdown().await;
-}
-
-fn sent(wire: &Wire, way: Way) -> usize {
-    let wire = wire.lock().expect("wire");
-    wire.iter().filter(|(_, w, _)| *w == way).count()
-}
-
-/// Client and server through a proxy with `rule`; returns both handshake outcomes.
-async fn through_proxy(
-    rule: Rule,
-    client_key: &PeerKey,
-    client_cluster: &str,
-) -> (Result<Session, LinkError>, Result<Session, LinkError>, Wire) {
-    let (listener, upstream) = bind().await;
-    let server = serve(listener, key(), 1);
-    let (addr, wire) = proxy(upstream, rule).await;
-    let client = connect(addr, client_key, client_cluster).await;
-    let server = server.await.expect("join").pop().expect("one outcome");
-    (client, server, wire)
 }
 
 fn frame_error(outcome: Result<impl std::fmt::Debug, LinkError>) -> FrameError {
@@ -261,7 +197,7 @@ async fn receive_timeout_leaves_the_session_usable() {
 
 #[tokio::test]
 async fn wrong_key_fails_both_sides_and_the_server_sends_nothing() {
-    let (client, server, wire) = through_proxy(pass_through(), &other_key(), CLUSTER).await;
+    let (client, server, wire) = through_proxy(pass_through(), &other_key(), &as_a()).await;
     assert_eq!(frame_error(server), FrameError::BadTag);
     assert_closed_during_handshake(client);
     assert_eq!(sent(&wire, Way::ToServer), 1, "the client's HELLO");
@@ -270,7 +206,8 @@ async fn wrong_key_fails_both_sides_and_the_server_sends_nothing() {
 
 #[tokio::test]
 async fn wrong_cluster_is_refused_without_a_reply() {
-    let (client, server, wire) = through_proxy(pass_through(), &key(), "staging").await;
+    let (client, server, wire) =
+        through_proxy(pass_through(), &key(), &identity("staging", A, B)).await;
     match server {
         Err(LinkError::ClusterMismatch { ours, theirs }) => {
             assert_eq!((ours.as_str(), theirs.as_str()), (CLUSTER, "staging"));
@@ -285,14 +222,15 @@ async fn wrong_cluster_is_refused_without_a_reply() {
 async fn other_protocol_version_is_refused() {
     let rule: Rule = Arc::new(|_, way, index, mut frame| {
         if way == Way::ToServer && index == 0 {
-            frame[4] = 2;
+            frame[4] = 1;
         }
         vec![frame]
     });
-    let (client, server, wire) = through_proxy(rule, &key(), CLUSTER).await;
+    let (client, server, wire) = through_proxy(rule, &key(), &as_a()).await;
     assert_eq!(
         frame_error(server),
-        FrameError::UnsupportedVersion { got: 2 }
+        FrameError::UnsupportedVersion { got: 1 },
+        "version 1 had no node names in HELLO"
     );
     assert_closed_during_handshake(client);
     assert_eq!(sent(&wire, Way::ToClient), 0);
@@ -301,7 +239,7 @@ async fn other_protocol_version_is_refused() {
 /// Runs a handshake through a proxy that applies `rule` only to the client's first MESSAGE
 /// (frame 2 towards the server), sends one heartbeat, and returns what the server receives.
 async fn first_message_through(rule: Rule) -> (Result<Message, LinkError>, Session) {
-    let (client, server, _) = through_proxy(rule, &key(), CLUSTER).await;
+    let (client, server, _) = through_proxy(rule, &key(), &as_a()).await;
     let (mut client, mut server) = (client.expect("client"), server.expect("server"));
     client.send(&heartbeat(1)).await.expect("send");
     (server.recv::<Message>().await, server)
@@ -381,9 +319,9 @@ async fn frame_from_another_session_is_a_bad_tag() {
     let (listener, upstream) = bind().await;
     let server = serve(listener, key(), 2);
     let (addr, _) = proxy(upstream, rule).await;
-    let mut first = connect(addr, &key(), CLUSTER).await.expect("first");
+    let mut first = connect(addr, &key(), &as_a()).await.expect("first");
     first.send(&heartbeat(1)).await.expect("send");
-    let mut second = connect(addr, &key(), CLUSTER).await.expect("second");
+    let mut second = connect(addr, &key(), &as_a()).await.expect("second");
     second.send(&heartbeat(2)).await.expect("send");
 
     let mut servers = server.await.expect("join").into_iter();
@@ -414,7 +352,7 @@ async fn frame_reflected_back_to_its_sender_is_a_bad_tag() {
         (Way::ToClient, 2) => vec![store.lock().expect("captured").clone().expect("captured")],
         _ => vec![frame],
     });
-    let (client, server, _) = through_proxy(rule, &key(), CLUSTER).await;
+    let (client, server, _) = through_proxy(rule, &key(), &as_a()).await;
     let (mut client, mut server) = (client.expect("client"), server.expect("server"));
     client.send(&heartbeat(7)).await.expect("send");
     assert_eq!(server.recv::<Message>().await.expect("recv"), heartbeat(7));
@@ -449,7 +387,7 @@ async fn silent_client_times_out_the_server_handshake() {
     let (listener, addr) = bind().await;
     let server = tokio::spawn(async move {
         let (stream, _) = listener.accept().await.expect("accept");
-        handshake_server(stream, &key(), CLUSTER, Duration::from_millis(100)).await
+        handshake_server(stream, &key(), &as_b(), Duration::from_millis(100)).await
     });
     let _silent = TcpStream::connect(addr).await.expect("connect");
     let outcome = server.await.expect("join");
@@ -470,7 +408,8 @@ async fn handshake_oversize_length_is_refused() {
     let (listener, addr) = bind().await;
     let server = serve(listener, key(), 1);
     let mut raw = TcpStream::connect(addr).await.expect("connect");
-    let mut header = b"TNDM\x01\x01".to_vec();
+    let mut header = b"TNDM".to_vec();
+    header.extend_from_slice(&[PROTOCOL_VERSION, 1]);
     header.extend_from_slice(&(MAX_FRAME_PAYLOAD_BYTES + 1).to_be_bytes());
     header.extend_from_slice(&0u64.to_be_bytes());
     raw.write_all(&header).await.expect("write");
@@ -481,57 +420,4 @@ async fn handshake_oversize_length_is_refused() {
             len: u64::from(MAX_FRAME_PAYLOAD_BYTES) + 1
         }
     );
-}
-
-proptest! {
-    /// The pure decoders never panic on arbitrary bytes.
-    #[test]
-    fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-        let key = key();
-        let _ = frame::parse_header(&bytes);
-        let _ = frame::split(&bytes).map(|raw| raw.payload().len());
-        let _ = frame::open(&key, &SessionId::PRE_SESSION, Direction::ClientToServer, &bytes);
-        let _ = Hello::decode(&bytes);
-    }
-
-    /// Arbitrary bytes behind a valid-looking header still never panic, and never pass.
-    #[test]
-    fn frames_with_a_valid_header_and_random_rest_are_refused(
-        kind in 0u8..5,
-        counter in any::<u64>(),
-        rest in proptest::collection::vec(any::<u8>(), 0..128),
-    ) {
-        let mut bytes = b"TNDM\x01".to_vec();
-        bytes.push(kind);
-        bytes.extend_from_slice(&(rest.len().saturating_sub(TAG_BYTES) as u32).to_be_bytes());
-        bytes.extend_from_slice(&counter.to_be_bytes());
-        bytes.extend_from_slice(&rest);
-        let opened = frame::open(&key(), &SessionId::PRE_SESSION, Direction::ClientToServer, &bytes);
-        prop_assert!(opened.is_err());
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
-
-    /// A server fed arbitrary bytes returns an error and does not panic.
-    #[test]
-    fn server_survives_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let outcome = runtime.block_on(async move {
-            let (listener, addr) = bind().await;
-            let server = tokio::spawn(async move {
-                let (stream, _) = listener.accept().await.expect("accept");
-                handshake_server(stream, &key(), CLUSTER, Duration::from_millis(500)).await
-            });
-            let mut raw = TcpStream::connect(addr).await.expect("connect");
-            let _ = raw.write_all(&bytes).await;
-            let _ = raw.shutdown().await;
-            server.await.expect("server task did not panic")
-        });
-        prop_assert!(outcome.is_err());
-    }
 }
