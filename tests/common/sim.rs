@@ -51,6 +51,8 @@ pub struct SimNode {
     pub drbd_dump_at: u64,
     /// Ran its part of a split-brain resolution (`connect`, or `connect --discard-my-data`).
     pub sb_reconnect: bool,
+    /// The next run of this step fails with this error (transcripts' `fail-next`).
+    pub fail_next: Option<(Step, String)>,
     last_view: Option<DrbdView>,
 }
 
@@ -99,6 +101,7 @@ impl Cluster {
             fence_wait: None,
             drbd_dump_at: 0,
             sb_reconnect: false,
+            fail_next: None,
             last_view: None,
         };
         Self {
@@ -267,6 +270,9 @@ impl Cluster {
         let connected = self.connected();
         let peer_primary = self.nodes[1 - i].role == Role::Primary;
         let node = &mut self.nodes[i];
+        if let Some((_, error)) = node.fail_next.take_if(|(failing, _)| *failing == step) {
+            return Some(Err(error));
+        }
         Some(match step {
             Step::Promote { force } => {
                 if !force && node.disk != DiskState::UpToDate {
