@@ -10,7 +10,7 @@ mod sim;
 
 use sim::{Cluster, NAMES};
 use std::path::Path;
-use tandem::core::{Health, Input, Request};
+use tandem::core::{Health, Input, Request, Step};
 
 /// `stabilize` stops once nothing happened for this many ticks.
 const QUIET_TICKS: u64 = 12;
@@ -62,6 +62,9 @@ fn run_command(cluster: &mut Cluster, line: &str) {
         }
         ["boot", n] => cluster.boot(node(n)),
         ["fail", n, "mysqld"] => cluster.crash_mysqld(node(n)),
+        ["fail-next", n, "backup", error @ ..] => {
+            cluster.nodes[node(n)].fail_next = Some((Step::Backup, error.join(" ")));
+        }
         ["hang", n, "mysqld"] => {
             let i = node(n);
             cluster.log.push(format!("{n}: mysqld hangs"));

@@ -496,6 +496,12 @@ impl Node {
             self.start_blocked_until = Some(self.now + self.cfg.peer_timeout_ticks * 2);
         } else if step == Step::OutdateLocal {
             self.outdate_call = None;
+        } else if matches!(
+            step,
+            Step::Backup | Step::Connect | Step::ConnectDiscardMyData
+        ) {
+            // A split-brain resolution's step stops nothing, so its failure is no failed stop
+            // chain to fence: resolve.rs ends the attempt with the error, before any discard.
         } else {
             self.escalation = match step {
                 Step::Demote if self.cfg.drbd => Some(Step::ForceDemote),

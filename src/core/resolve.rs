@@ -10,8 +10,10 @@
 //!
 //! Every phase is journaled. A failed step ends the attempt with its error; running the
 //! command again starts over, and each step is safe to repeat: stopping what is stopped does
-//! nothing, the backup keeps a complete copy of the same generation, and a connect of a
-//! connecting resource is a no-op.
+//! nothing, the backup reuses an intact copy of the same generations (or makes another beside
+//! it, never overwriting one), and a connect of a connecting resource is a no-op. A backup
+//! that fails (no room, a copy that reads back wrong) ends the attempt before
+//! `--discard-my-data`.
 
 use super::{Action, JournalEvent, Layer, Node, OperatorGoal, PeerMessage, Step};
 use crate::drbd::ConnectionState;

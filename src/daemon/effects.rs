@@ -116,14 +116,20 @@ impl Effects {
             device,
             dir: config.engine.split_brain_backup_dir.get_ref().clone(),
             generations,
+            before_read_back: None,
         };
-        let (manifest, reused) = backup::preserve(spec).await.map_err(|e| e.to_string())?;
+        let preserved = backup::preserve(spec).await.map_err(|e| e.to_string())?;
+        for why in &preserved.passed_over {
+            tracing::warn!(%why, "split-brain: an earlier copy is kept but not reused");
+        }
+        let manifest = &preserved.manifest;
         tracing::warn!(
             image = %manifest.image.display(),
             bytes = manifest.bytes,
             sha256 = %manifest.sha256,
-            reused,
-            "split-brain: this node's data is preserved before DRBD discards it"
+            reused = preserved.reused,
+            "split-brain: this node's data is preserved (read back and verified) before DRBD \
+             discards it"
         );
         Ok(())
     }

@@ -56,6 +56,8 @@ pub struct SimNode {
     /// `fencing resource-and-stonith`: I/O is suspended while fence-peer runs, and stays
     /// suspended when the helper fails, until the connection is back.
     pub frozen: bool,
+    /// The next run of this step fails with this error (transcripts' `fail-next`).
+    pub fail_next: Option<(Step, String)>,
     last_view: Option<DrbdView>,
 }
 
@@ -112,6 +114,7 @@ impl Cluster {
             sb_reconnect: false,
             disconnect_call: None,
             frozen: false,
+            fail_next: None,
             last_view: None,
         };
         Self {
@@ -286,6 +289,9 @@ impl Cluster {
         let connected = self.connected();
         let peer_primary = self.nodes[1 - i].role == Role::Primary;
         let node = &mut self.nodes[i];
+        if let Some((_, error)) = node.fail_next.take_if(|(failing, _)| *failing == step) {
+            return Some(Err(error));
+        }
         Some(match step {
             Step::Promote { force } => {
                 if !force && node.disk != DiskState::UpToDate {
