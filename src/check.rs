@@ -56,6 +56,38 @@ fn risk(text: impl Into<String>) -> CheckLine {
     }
 }
 
+/// The DRBD fencing policy in force, in words: what happens when a Primary loses its peer.
+fn fencing_line(config: &Config) -> Option<CheckLine> {
+    use crate::config::Fencing;
+    config.drbd.as_ref()?;
+    let power_fence = config.engine.power_fence_command.is_some();
+    Some(match (config.fencing(), power_fence) {
+        (Fencing::ResourceAndStonith, true) => pass(
+            "DRBD fencing resource-and-stonith: a Primary that loses its peer freezes I/O \
+             until tandem has outdated the peer over the peer link or powered it off",
+        ),
+        (Fencing::ResourceAndStonith, false) => risk(
+            "DRBD fencing resource-and-stonith without a power_fence_command: when the peer \
+             is silent it can be neither outdated nor powered off, so the Primary's I/O stays \
+             frozen until an operator acts (drbdadm resume-io); add a power_fence_command",
+        ),
+        (Fencing::ResourceOnly, true) => risk(
+            "DRBD fencing resource-only with a power fence: a Primary that loses its peer keeps \
+             writing while the peer is fenced, so those writes are on this node only; \
+             resource-and-stonith (the default with a power fence) freezes them instead",
+        ),
+        (Fencing::ResourceOnly, false) => pass(
+            "DRBD fencing resource-only: a peer is outdated over the peer link before anything \
+             is promoted over it; with the peer silent and no power fence, nothing is promoted \
+             automatically",
+        ),
+        (Fencing::DontCare, _) => risk(
+            "DRBD fencing dont-care: DRBD promotes over a peer that may still be Primary; \
+             automatic failover is off, so only operator commands promote",
+        ),
+    })
+}
+
 /// The after-split-brain policies in words: what DRBD will decide by itself at reconnect.
 fn split_brain_policy_lines(config: &Config) -> Vec<CheckLine> {
     let Some(drbd) = &config.drbd else {
@@ -83,6 +115,7 @@ pub async fn run(config_path: &Path) -> Vec<CheckLine> {
     let mut lines = vec![pass(format!("config {} is valid", config_path.display()))];
     let this_node = this_node(&config, &mut lines);
     lines.extend(drbd_checks(&config, config_path, this_node.is_some()).await);
+    lines.extend(fencing_line(&config));
     lines.extend(split_brain_policy_lines(&config));
     lines.extend(program_checks(&config));
     lines.push(interface_check(&config));

@@ -84,6 +84,10 @@ fn check_passes_on_a_ready_host() {
         "{text}"
     );
     assert!(text.contains("✓ VIP interface lo exists"), "{text}");
+    assert!(
+        text.contains("✓ DRBD fencing resource-only: a peer is outdated over the peer link"),
+        "{text}"
+    );
     assert!(!text.contains('✗'), "{text}");
     // The daemon side gives the same report.
     let daemon = run(TANDEMD, &["--check"], &s.config);

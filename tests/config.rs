@@ -246,3 +246,34 @@ fn split_brain_backup_dir_must_outlive_the_data() {
     let text = format!("{EXAMPLE}\n[engine]\nsplit_brain_backup_dir = \"/srv/split-brain\"\n");
     Config::parse(&text, Path::new("x.toml")).unwrap();
 }
+
+#[test]
+fn dont_care_fencing_is_refused_while_automatic_failover_is_on() {
+    let text = edited("fencing = \"resource-only\"", "fencing = \"dont-care\"");
+    assert_eq!(
+        refusal(&text),
+        "/etc/tandem/tandem.toml:28:11: fencing \"dont-care\" lets DRBD promote over a peer that \
+         may still be Primary, so automatic failover could run two Primaries; remove the line \
+         (tandem picks resource-and-stonith with a power fence, else resource-only), or set \
+         [engine] automatic_failover = false"
+    );
+    let off = format!("{text}\n[engine]\nautomatic_failover = false\n");
+    let config = Config::parse(&off, Path::new("x.toml")).unwrap();
+    assert_eq!(config.fencing(), tandem::config::Fencing::DontCare);
+}
+
+#[test]
+fn fencing_defaults_to_stonith_with_a_power_fence() {
+    use tandem::config::Fencing;
+    let unset = edited("fencing = \"resource-only\"", "");
+    let config = Config::parse(&unset, Path::new("x.toml")).unwrap();
+    assert_eq!(config.fencing(), Fencing::ResourceOnly);
+    let fenced =
+        format!("{unset}\n[engine]\npower_fence_command = [\"/usr/sbin/fence_ipmilan\"]\n");
+    let config = Config::parse(&fenced, Path::new("x.toml")).unwrap();
+    assert_eq!(config.fencing(), Fencing::ResourceAndStonith);
+    // Protocol A cannot freeze I/O: the default stays resource-only.
+    let async_a = fenced.replacen("protocol = \"C\"", "protocol = \"A\"", 1);
+    let config = Config::parse(&async_a, Path::new("x.toml")).unwrap();
+    assert_eq!(config.fencing(), Fencing::ResourceOnly);
+}

@@ -133,3 +133,16 @@ fn the_shipped_rendered_example_is_current() {
         "resources/r0.res is stale; run TANDEM_BLESS=1 cargo test --test render"
     );
 }
+
+#[tokio::test]
+async fn a_power_fence_renders_resource_and_stonith() {
+    let (config, _) = config_with(&[
+        ("fencing = \"resource-only\"", String::new()),
+        (
+            "[timings]",
+            "[engine]\npower_fence_command = [\"/usr/sbin/fence_ipmilan\"]\n\n[timings]".into(),
+        ),
+    ]);
+    let dump = squeeze(&accepted_by_drbdadm(&config).await);
+    assert!(dump.contains("fencing resource-and-stonith;"), "{dump}");
+}

@@ -75,6 +75,25 @@ impl Config {
         }
     }
 
+    /// The DRBD fencing policy in force: the configured one, else resource-and-stonith with
+    /// a power fence (I/O freezes until the peer is outdated or powered off), else
+    /// resource-only. Protocol A cannot freeze I/O, so it gets resource-only.
+    pub fn fencing(&self) -> Fencing {
+        let configured = self.drbd.as_ref().and_then(|d| d.fencing.as_ref());
+        if let Some(fencing) = configured {
+            return fencing.get_ref().clone();
+        }
+        let protocol_a = self
+            .drbd
+            .as_ref()
+            .is_some_and(|d| *d.protocol.get_ref() == Protocol::A);
+        if self.engine.power_fence_command.is_some() && !protocol_a {
+            Fencing::ResourceAndStonith
+        } else {
+            Fencing::ResourceOnly
+        }
+    }
+
     /// The node whose name is `host_name` (`uname -n`).
     pub fn node_named(&self, host_name: &str) -> Option<&Node> {
         self.nodes().find(|n| n.name.get_ref() == host_name)

@@ -59,6 +59,10 @@ pub struct Engine {
     pub mysqld_restart_limit: usize,
     #[serde(default = "default_restart_window_s")]
     pub mysqld_restart_window_s: u64,
+    /// Automatic failover (a silent peer's service is taken over). Off, tandem only acts on
+    /// operator commands and local restarts; `fencing = "dont-care"` needs it off.
+    #[serde(default = "default_true")]
+    pub automatic_failover: bool,
     /// Powers the peer off; exit 0 means it is off. Without it, a silent peer is never
     /// taken over from automatically unless DRBD proves it is not Primary.
     #[serde(default)]
@@ -80,6 +84,7 @@ impl Default for Engine {
             flap_guard_s: default_flap_guard_s(),
             mysqld_restart_limit: default_restart_limit(),
             mysqld_restart_window_s: default_restart_window_s(),
+            automatic_failover: true,
             power_fence_command: None,
             self_fence_command: None,
             split_brain_backup_dir: default_backup_dir(),
@@ -87,6 +92,9 @@ impl Default for Engine {
     }
 }
 
+fn default_true() -> bool {
+    true
+}
 fn default_control_socket() -> PathBuf {
     PathBuf::from("/run/tandem/tandem.sock")
 }
@@ -142,9 +150,11 @@ pub struct Drbd {
     /// When a write counts as complete; C unless you accept losing acknowledged writes.
     #[serde(default = "default_protocol")]
     pub protocol: Spanned<Protocol>,
-    /// How DRBD guards against a peer that may still be Primary.
-    #[serde(default = "default_fencing")]
-    pub fencing: Spanned<Fencing>,
+    /// How DRBD guards against a peer that may still be Primary. Unset: resource-and-stonith
+    /// when a power fence is configured (and the protocol allows it), else resource-only;
+    /// `Config::fencing()` gives the effective policy.
+    #[serde(default)]
+    pub fencing: Option<Spanned<Fencing>>,
     /// Split-brain recovery policies; `disconnect` (manual) by default.
     #[serde(default = "default_after_sb_0pri")]
     pub after_sb_0pri: Spanned<AfterSb0Pri>,
@@ -329,9 +339,6 @@ fn default_meta_disk() -> String {
 }
 fn default_protocol() -> Spanned<Protocol> {
     unplaced(Protocol::C)
-}
-fn default_fencing() -> Spanned<Fencing> {
-    unplaced(Fencing::ResourceOnly)
 }
 fn default_after_sb_0pri() -> Spanned<AfterSb0Pri> {
     unplaced(AfterSb0Pri::Disconnect)

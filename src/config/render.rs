@@ -34,7 +34,7 @@ pub fn drbd_resource(config: &Config, source: &str) -> Option<String> {
         drbd.minor
     );
     let _ = writeln!(out, "  meta-disk {};", drbd.meta_disk);
-    out.push_str(&disk_section(drbd));
+    out.push_str(&disk_section(drbd, config.fencing()));
     out.push_str(&net_section(drbd));
     out.push_str(&handlers_section(config));
     for node in config.nodes() {
@@ -44,11 +44,11 @@ pub fn drbd_resource(config: &Config, source: &str) -> Option<String> {
     Some(out)
 }
 
-fn disk_section(drbd: &Drbd) -> String {
+fn disk_section(drbd: &Drbd, fencing: super::Fencing) -> String {
     format!(
         "  disk {{\n    fencing {};\n    c-plan-ahead 0;  # fixed resync rate\n    \
          resync-rate {};\n  }}\n",
-        drbd.fencing.get_ref(),
+        fencing,
         drbd.resync_rate.get_ref()
     )
 }

@@ -77,6 +77,30 @@ impl<'a> Checker<'a> {
         }
     }
 
+    fn fencing(&mut self, config: &Config, fencing: &Spanned<Fencing>) {
+        let protocol_a = config
+            .drbd
+            .as_ref()
+            .is_some_and(|d| *d.protocol.get_ref() == Protocol::A);
+        match fencing.get_ref() {
+            Fencing::ResourceAndStonith if protocol_a => self.refuse(
+                fencing.span(),
+                "fencing \"resource-and-stonith\" cannot be used with protocol \"A\" \
+                 (the DRBD kernel refuses it); set protocol = \"C\" or fencing = \"resource-only\""
+                    .to_string(),
+            ),
+            Fencing::DontCare if config.engine.automatic_failover => self.refuse(
+                fencing.span(),
+                "fencing \"dont-care\" lets DRBD promote over a peer that may still be Primary, \
+                 so automatic failover could run two Primaries; remove the line (tandem picks \
+                 resource-and-stonith with a power fence, else resource-only), or set \
+                 [engine] automatic_failover = false"
+                    .to_string(),
+            ),
+            _ => {}
+        }
+    }
+
     fn storage(&mut self, config: &Config) {
         let storage = &config.storage;
         match (storage.get_ref(), &config.drbd) {
@@ -195,15 +219,8 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
-        if *drbd.fencing.get_ref() == Fencing::ResourceAndStonith
-            && *drbd.protocol.get_ref() == Protocol::A
-        {
-            self.refuse(
-                drbd.fencing.span(),
-                "fencing \"resource-and-stonith\" cannot be used with protocol \"A\" \
-                 (the DRBD kernel refuses it); set protocol = \"C\" or fencing = \"resource-only\""
-                    .to_string(),
-            );
+        if let Some(fencing) = &drbd.fencing {
+            self.fencing(config, fencing);
         }
         if let AfterSb0Pri::DiscardNode(name) = drbd.after_sb_0pri.get_ref() {
             if !config

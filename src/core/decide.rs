@@ -254,6 +254,15 @@ impl Node {
 
     fn peer_silent_goal(&self) -> (Goal, String) {
         let peer = &self.cfg.peer;
+        if !self.cfg.automatic_failover {
+            return (
+                Goal::Hold,
+                format!(
+                    "{peer} is silent; automatic failover is off ([engine] automatic_failover = \
+                     false): `tandem promote` once {peer} is known down"
+                ),
+            );
+        }
         if let Some(at) = self.last_failover_at {
             if self.now - at < self.cfg.flap_guard_ticks {
                 return (

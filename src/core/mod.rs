@@ -77,6 +77,8 @@ pub struct CoreConfig {
     pub restart_window_ticks: u64,
     /// A power-fence command is configured.
     pub power_fence: bool,
+    /// A silent peer's service is taken over automatically (`[engine] automatic_failover`).
+    pub automatic_failover: bool,
     /// A standby node waits this many ticks of peer silence beyond the peer timeout before
     /// it power-fences (the preferred node waits none when both are standby): a partition
     /// must not make both nodes shoot each other. See `Node::fence_delay_ticks`.

@@ -66,6 +66,7 @@ pub fn core_config(config: &Config, me: &str) -> Result<CoreConfig, DaemonError>
         restart_limit: engine.mysqld_restart_limit,
         restart_window_ticks: ticks(engine.mysqld_restart_window_s * 1000, tick_ms),
         power_fence: engine.power_fence_command.is_some(),
+        automatic_failover: engine.automatic_failover,
         fence_delay_ticks: ticks(*config.timings.fence_delay_ms.get_ref(), tick_ms),
         preferred: names.first().is_some_and(|first| first == me),
     })

@@ -94,6 +94,7 @@ pub fn core_config(index: usize, power_fence: bool) -> CoreConfig {
         restart_limit: 2,
         restart_window_ticks: 50,
         power_fence,
+        automatic_failover: true,
         fence_delay_ticks: 4,
         preferred: index == 0,
     }

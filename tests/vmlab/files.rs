@@ -67,7 +67,8 @@ pub fn write_configs(run_dir: &Path) -> Result<(), String> {
 /// The lab's tandem.toml. Notable choices:
 /// - `fencing = "dont-care"`: tandem's fence-peer handler (`tandem helper`) comes with the
 ///   engine; with resource-only fencing every promotion over an unreachable peer would be
-///   refused (the safe side), and the split-brain scenario could not be staged;
+///   refused (the safe side), and the split-brain scenario could not be staged. tandem
+///   accepts dont-care only with `automatic_failover = false`;
 /// - DRBD pings every 1 s with a 0.5 s timeout (tandem's defaults), so a cut link is seen in
 ///   ~1–2 s instead of DRBD's default ~11 s;
 /// - an 8 MiB/s resync rate, slow enough that sync progress can be watched on small disks.
@@ -110,6 +111,9 @@ args = ["--innodb-buffer-pool-size=32M"]
 [vip]
 address = "10.99.0.100/24"
 interface = "lan0"
+
+[engine]
+automatic_failover = false
 "#
     )
 }
@@ -129,6 +133,7 @@ pub fn engine_config_text(run_dir: &Path) -> String {
     let fence = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vmlab/power-fence.sh");
     config_text('C')
         .replace("fencing = \"dont-care\"", "fencing = \"resource-only\"")
+        .replace("\n[engine]\nautomatic_failover = false\n", "")
         .replace(
             "args = [\"--innodb-buffer-pool-size=32M\"]",
             "args = [\"--bind-address=0.0.0.0\", \"--skip-name-resolve\", \
