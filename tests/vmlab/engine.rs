@@ -15,6 +15,8 @@ pub const VIP: &str = "10.99.0.100";
 const ROOT_SQL: &str = "mariadb --socket=/run/mysqld/mysqld.sock -N -B";
 /// How often the engine's state is polled while waiting.
 const ENGINE_POLL_MS: u64 = 250;
+/// A wait that keeps progressing still ends after this many stall limits.
+const STALL_LIMITS_IN_ALL: u32 = 3;
 /// The first start of the engine under TCG: promote, mount, mysqld ready, VIP.
 const ENGINE_START_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the client is given to write its ids and exit after the stop file appears.
@@ -141,24 +143,53 @@ impl Lab {
     }
 
     /// Polls `done` until it holds, answering the guests' power-fence requests meanwhile.
+    /// The limit follows progress, not wall time alone: it fails after `stall` without any
+    /// change in either node's decision (on a loaded machine TCG guests are slow, not stuck),
+    /// or after [`STALL_LIMITS_IN_ALL`] × `stall` in all; the message says which and why.
     pub fn wait_engine(
         &mut self,
         what: &str,
-        timeout: Duration,
+        stall: Duration,
         mut done: impl FnMut(&mut Lab) -> bool,
     ) -> Duration {
         let started = Instant::now();
+        let mut progress_at = Instant::now();
+        let mut seen = (None, None);
         loop {
             self.serve_fence_requests();
             if done(self) {
                 return started.elapsed();
             }
+            let now_seen = (self.reason(Node::A), self.reason(Node::B));
+            if now_seen != seen {
+                seen = now_seen;
+                progress_at = Instant::now();
+            }
+            let stalled = progress_at.elapsed() >= stall;
+            let too_long = started.elapsed() >= stall * STALL_LIMITS_IN_ALL;
             assert!(
-                started.elapsed() < timeout,
-                "not {what} after {timeout:?}; vm-a: {:?}; vm-b: {:?}",
-                self.reason(Node::A),
-                self.reason(Node::B)
+                !stalled && !too_long,
+                "not {what}: {} after {:.1} s in all, the last decision change {:.1} s ago; \
+                 vm-a: {:?}; vm-b: {:?}",
+                if stalled {
+                    "no progress"
+                } else {
+                    "still changing"
+                },
+                started.elapsed().as_secs_f64(),
+                progress_at.elapsed().as_secs_f64(),
+                seen.0,
+                seen.1
             );
+            std::thread::sleep(Duration::from_millis(ENGINE_POLL_MS));
+        }
+    }
+
+    /// Keeps serving power-fence requests for `duration` (time for a wrong decision to show).
+    pub fn watch_engine(&mut self, duration: Duration) {
+        let started = Instant::now();
+        while started.elapsed() < duration {
+            self.serve_fence_requests();
             std::thread::sleep(Duration::from_millis(ENGINE_POLL_MS));
         }
     }

@@ -52,24 +52,35 @@ impl Lab {
         serde_json::from_str(&json).unwrap_or_else(|e| panic!("state JSON ({e}): {json}"))
     }
 
-    /// Reads the state until `ok` holds; panics with the last state after `timeout`.
+    /// Reads the state until `ok` holds. The limit follows progress: it panics, with the last
+    /// state, after `stall` without any change of the state, or after three stalls in all.
     pub fn wait_state(
         &mut self,
         node: Node,
         what: &str,
-        timeout: Duration,
+        stall: Duration,
         ok: impl Fn(&StateReport) -> bool,
     ) -> (StateReport, Duration) {
         let started = Instant::now();
+        let mut progress_at = Instant::now();
+        let mut seen = String::new();
         loop {
             let report = self.state(node);
             if ok(&report) {
                 return (report, started.elapsed());
             }
+            let now_seen = format!("{:?}", report.state);
+            if now_seen != seen {
+                seen = now_seen;
+                progress_at = Instant::now();
+            }
             assert!(
-                started.elapsed() < timeout,
-                "[{}] not {what} after {timeout:?}; state: {report:#?}",
-                node.name()
+                progress_at.elapsed() < stall && started.elapsed() < stall * 3,
+                "[{}] not {what}: {:.1} s in all, the last state change {:.1} s ago; state: \
+                 {report:#?}",
+                node.name(),
+                started.elapsed().as_secs_f64(),
+                progress_at.elapsed().as_secs_f64()
             );
             std::thread::sleep(Duration::from_millis(STATE_POLL_MS));
         }

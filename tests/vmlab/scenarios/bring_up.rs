@@ -45,8 +45,11 @@ pub fn run(lab: &mut Lab) {
     lab.tandem_ok(Node::B, "drbd up");
     let timeout = Duration::from_secs(60);
     for node in NODES {
-        let (report, _) = lab.wait_state(node, "Connected", timeout, |r| {
+        // events2 reports the connection before the peer's role and disk: wait for all three.
+        let (report, _) = lab.wait_state(node, "Connected with the peer known", timeout, |r| {
             r.state.connection == ConnectionState::Connected
+                && r.state.peer_role != Role::Unknown
+                && r.state.peer_disk != DiskState::DUnknown
         });
         let s = &report.state;
         assert_eq!(

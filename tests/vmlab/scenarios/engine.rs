@@ -45,13 +45,50 @@ pub fn switchover_both_ways(lab: &mut Lab) {
     );
     let history = lab.tandem_ok(Node::A, "history");
     assert!(history.contains("SwitchoverStarted"), "{history}");
+    let restart = restart_tandemd_on_the_active_node(lab);
     println!(
         "    switchover vm-a → vm-b {:.1} s (run on the active node), vm-b → vm-a {:.1} s (run \
-         on the standby); client: {}",
+         on the standby); client: {}; {restart}",
         a_to_b.as_secs_f64(),
         b_to_a.as_secs_f64(),
         report.summary
     );
+}
+
+/// kill -9 of tandemd on the active node, then a new tandemd: it decides nothing before
+/// DRBD's initial state is known, adopts the mount, mysqld (same pid) and the VIP, and takes
+/// no step: no failover, no fence, nothing restarted; the peer stays standby.
+fn restart_tandemd_on_the_active_node(lab: &mut Lab) -> String {
+    let mysqld = "pidof mariadbd";
+    let pid_before = lab.sh(Node::A, mysqld);
+    let entries_before = lab
+        .tandem_ok(Node::A, "history --limit 100000")
+        .lines()
+        .count();
+    lab.kill_9(Node::A, "tandemd");
+    lab.start_tandemd(Node::A);
+    let took = lab.wait_engine("vm-a's new tandemd to adopt", MOVE_TIMEOUT, |lab| {
+        lab.serving(Node::A)
+    });
+    // A peer timeout and a fence delay: time for a wrong decision to show.
+    lab.watch_engine(Duration::from_secs(6));
+    assert!(lab.serving(Node::A), "{:?}", lab.reason(Node::A));
+    assert!(lab.standing_by(Node::B), "{:?}", lab.reason(Node::B));
+    assert_eq!(lab.sh(Node::A, mysqld), pid_before, "mysqld was restarted");
+    let history = lab.tandem_ok(Node::A, "history --limit 100000");
+    let new: Vec<&str> = history.lines().skip(entries_before).collect();
+    assert!(new.is_empty(), "the restarted tandemd acted: {new:?}");
+    let log = lab.tandemd_log(Node::A);
+    for needle in ["running step=", "power-fencing", "panicked"] {
+        assert!(
+            !log.contains(needle),
+            "{needle:?} in vm-a's new tandemd log:\n{log}"
+        );
+    }
+    format!(
+        "tandemd kill -9 + restart on vm-a: adopted in {:.1} s, mysqld pid unchanged, no action",
+        took.as_secs_f64()
+    )
 }
 
 /// The replication link is cut, the peer link stays up: DRBD on the Primary calls
@@ -79,8 +116,12 @@ pub fn replication_cut_outdates_the_peer(lab: &mut Lab) {
     );
     let history = lab.tandem_ok(Node::A, "history");
     assert!(
-        history.contains("how: \"fence-peer via peer link\", result: \"Outdated (4)\""),
+        history.contains("how: \"fence-peer\", result: \"PeerOutdated (4)"),
         "{history}"
+    );
+    assert!(
+        !history.contains("(5)"),
+        "fence-peer must never answer 5:\n{history}"
     );
 
     let healed = Instant::now();
@@ -144,9 +185,16 @@ pub fn primary_power_loss_fails_over(lab: &mut Lab) {
     let rejoined = lab.wait_engine("vm-a resynced as standby", MOVE_TIMEOUT, |lab| {
         in_sync(&lab.state(Node::A)) && lab.standing_by(Node::A)
     });
-    std::thread::sleep(WRITE_PAUSE);
+    // Longer than the peer timeout and the fence delay: the rejoined node must not shoot
+    // vm-b, which DRBD shows Connected and Primary (the lab serves any fence request).
+    lab.watch_engine(Duration::from_secs(8));
     assert!(lab.serving(Node::B), "{:?}", lab.reason(Node::B));
     assert!(lab.standing_by(Node::A), "{:?}", lab.reason(Node::A));
+    let log = lab.tandemd_log(Node::A);
+    assert!(
+        !log.contains("power-fencing"),
+        "the rejoined vm-a tried to fence:\n{log}"
+    );
     println!(
         "    vm-a booted again in {:.1} s, rejoined as standby and resynced {:.1} s later; \
          vm-b still serves",
