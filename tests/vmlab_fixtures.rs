@@ -39,6 +39,13 @@ fn every_captured_events2_line_parses_and_folds_into_the_model() {
             state.apply(&event);
         }
         assert!(state.configured, "{name}: the resource is not in the dump");
+        if name.starts_with("fence-frozen") {
+            // I/O frozen by `fencing resource-and-stonith` after a failed fence-peer.
+            assert!(
+                state.suspended,
+                "{name}: suspended:fencing is not read as suspended"
+            );
+        }
         if name.starts_with("split-brain.") {
             // The real split-brain story: both helpers, in DRBD's order.
             let first = helpers.iter().position(|h| h == "initial-split-brain");
@@ -64,6 +71,12 @@ fn every_captured_proc_drbd_parses_with_no_unknown_line() {
         let minor = parsed
             .minor(0)
             .unwrap_or_else(|| panic!("{name}: no minor 0"));
+        if name.starts_with("fence-frozen") {
+            assert!(
+                minor.suspended(),
+                "{name}: the `s` I/O flag is not read as suspended"
+            );
+        }
         if name.starts_with("syncing.") {
             assert_eq!(minor.replication, ReplicationState::SyncSource, "{name}");
             let resync = minor

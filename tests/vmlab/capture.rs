@@ -16,7 +16,8 @@ pub fn fixtures_dir() -> PathBuf {
 }
 
 impl Lab {
-    fn keep(&self, node: Node, label: &str, kind: &str, text: &str) {
+    /// Keeps `text` as `RUN/captures/LABEL.NODE.KIND` (blessed with the others).
+    pub fn keep(&self, node: Node, label: &str, kind: &str, text: &str) {
         let file = self
             .captures
             .join(format!("{label}.{}.{kind}", node.name()));

@@ -1,10 +1,13 @@
 //! The VM-lab scenarios, run in this order on one booted pair. Each starts from a baseline
 //! (baseline.rs) and drives DRBD only through tandem: `tandem drbd create-md|up|primary|…`
 //! (exec/drbdadm.rs with typed refusals), `tandem drbd state` (one events2 dump folded into
-//! drbd::ResourceState) and `tandem drbd watch` (exec/events2.rs's supervised child).
+//! drbd::ResourceState) and `tandem drbd watch` (exec/events2.rs's supervised child). The
+//! exception is `drbd_fence_peer_exit_codes`: it measures the kernel itself, with raw drbdadm and
+//! a handler of its own in place of tandem's.
 
 mod bring_up;
 mod engine;
+mod fence_codes;
 mod link;
 mod mariadb;
 mod power;
@@ -117,6 +120,11 @@ pub const ALL: &[Scenario] = &[
         name: "split_brain_policy_1pri_consensus",
         start: Start::InSync,
         run: |lab| sb_policy::run(lab, &CONSENSUS),
+    },
+    Scenario {
+        name: "drbd_fence_peer_exit_codes",
+        start: Start::InSync,
+        run: fence_codes::run,
     },
     // The engine (tandemd on both guests) last: they leave DRBD with the engine's fencing
     // until the next baseline brings it down and up again.
