@@ -56,6 +56,8 @@ fn run_command(cluster: &mut Cluster, line: &str) {
             cluster.peer_to = [true, true];
         }
         ["kill", n] => cluster.crash(node(n)),
+        ["power-fence", "fails"] => cluster.power_fence_fails = true,
+        ["power-fence", "works"] => cluster.power_fence_fails = false,
         ["restart", n] => cluster.restart_daemon(node(n), 0),
         ["restart", n, "drbd-late", ticks] => {
             cluster.restart_daemon(node(n), ticks.parse::<u64>().unwrap())

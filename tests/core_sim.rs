@@ -1,8 +1,12 @@
 //! Seeded random-fault simulation of two real cores (TigerBeetle VOPR style). Each schedule
-//! injects random faults — peer-link and replication-link cuts, message loss, crashes,
-//! power-fenced nodes, mysqld crashes, operator switchovers and pauses — while the cluster
-//! model asserts the safety invariants after every tick: never two Primaries, never a
-//! promote of a disk that is not UpToDate. Then everything heals and exactly one node must
+//! injects random faults — peer-link and replication-link cuts (both ways or one way),
+//! message loss, crashes and reboots, tandemd restarts (with DRBD's state arriving late),
+//! power fences that work or fail, mysqld crashes, operator switchovers and pauses — while
+//! the cluster model (DRBD's fence-peer exit codes as the kernel reads them, I/O frozen with
+//! resource-and-stonith, Consistent disks after a reboot, resync on connect) asserts the
+//! safety invariants after every step: never two Primaries, never a promote of a disk that
+//! is not UpToDate or that lacks the peer's writes, never a power fence of a peer that was
+//! heard within the peer timeout or that DRBD shows connected. Then everything heals and exactly one node must
 //! serve (liveness).
 //!
 //! It prints its seed. Replay one schedule: `TANDEM_SIM_SEED=<seed> cargo test --test core_sim`.
@@ -30,6 +34,7 @@ fn inject_fault(cluster: &mut Cluster, rng: &mut Rng) {
         0..=2 => cluster.peer_link = !cluster.peer_link,
         3..=5 => cluster.repl_link = !cluster.repl_link,
         14 => cluster.peer_to[i] = !cluster.peer_to[i],
+        15 => cluster.power_fence_fails = !cluster.power_fence_fails,
         6 if cluster.nodes.iter().all(|n| n.alive) => cluster.crash(i),
         13 if cluster.nodes[i].alive => {
             let dump_ticks = rng.below(4);
@@ -60,6 +65,7 @@ fn inject_fault(cluster: &mut Cluster, rng: &mut Rng) {
 fn heal(cluster: &mut Cluster) {
     cluster.peer_link = true;
     cluster.peer_to = [true, true];
+    cluster.power_fence_fails = false;
     cluster.repl_link = true;
     cluster.loss_percent = 0;
     for i in 0..2 {

@@ -301,6 +301,16 @@ impl Node {
                 ),
             );
         }
+        if let Some(at) = self.power_fence_retry_at.filter(|at| self.now < *at) {
+            return (
+                Goal::Hold,
+                format!(
+                    "{peer} is silent; the power fence failed {} time(s) in a row: retrying at \
+                     tick {at} (backoff)",
+                    self.power_fence_failures
+                ),
+            );
+        }
         if self.cfg.power_fence {
             let silent_at =
                 self.peer_heard_at.unwrap_or(self.started_at) + self.cfg.peer_timeout_ticks;
@@ -403,6 +413,13 @@ impl Node {
     }
 
     fn toward_standby(&self, why: String) -> Decision {
+        if let Some(at) = self.stop_retry_at.filter(|at| self.now < *at) {
+            return Decision::idle(format!(
+                "{why}: the stop chain failed {} time(s), self-fence included; retrying at \
+                 tick {at} (backoff)",
+                self.stop_failures
+            ));
+        }
         if let Some((_, layer)) = self.layers().filter(|(i, _)| self.up[*i]).last() {
             let step = layer.stop();
             return Decision::run(step, format!("{why}: {step}"));

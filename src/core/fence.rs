@@ -228,6 +228,14 @@ impl Node {
     pub(crate) fn on_power_fenced(&mut self, result: Result<(), String>) {
         self.fencing_in_flight = false;
         self.power_fenced = result.is_ok();
+        if result.is_ok() {
+            self.power_fence_failures = 0;
+            self.power_fence_retry_at = None;
+        } else {
+            let wait = self.backoff_ticks(self.power_fence_failures);
+            self.power_fence_retry_at = Some(self.now + wait);
+            self.power_fence_failures += 1;
+        }
         self.queue_journal(JournalEvent::Fenced {
             how: "power fence".into(),
             result: match &result {

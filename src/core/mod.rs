@@ -30,6 +30,11 @@ pub use status::Status;
 use crate::drbd::{DiskState, Role};
 use serde::{Deserialize, Serialize};
 
+/// A failing power fence or stop chain is retried after 1, 2, 4, … peer timeouts, at most
+/// 32: soon enough to recover from a transient fault, rare enough not to hammer a BMC or
+/// reboot-loop a node.
+pub const MAX_BACKOFF_DOUBLINGS: u32 = 5;
+
 /// The layers of the start chain, bottom up. Stop goes top down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Layer {
@@ -141,6 +146,12 @@ pub struct Node {
     pub(crate) start_blocked_until: Option<u64>,
     /// A stop step failed: the next, harder step to try (demote --force, then self-fence).
     pub(crate) escalation: Option<Step>,
+    /// Failed power fences in a row, and when the next may run (exponential backoff).
+    pub(crate) power_fence_failures: u32,
+    pub(crate) power_fence_retry_at: Option<u64>,
+    /// Stop chains that ended with a failed self-fence, in a row, and when to try again.
+    pub(crate) stop_failures: u32,
+    pub(crate) stop_retry_at: Option<u64>,
     /// When the core started; the peer gets one timeout to be heard before it counts silent.
     pub(crate) started_at: u64,
     /// DRBD's fence-peer waits for its answer (fence.rs).
@@ -188,6 +199,10 @@ impl Node {
             mysqld_hung: false,
             start_blocked_until: None,
             escalation: None,
+            power_fence_failures: 0,
+            power_fence_retry_at: None,
+            stop_failures: 0,
+            stop_retry_at: None,
             started_at: now,
             fence_call: None,
             peer_stale: None,
@@ -441,7 +456,17 @@ impl Node {
         self.on_resolve_step(step, &result);
     }
 
+    /// Exponential backoff for a failing power fence or stop chain: one peer timeout, then
+    /// doubling up to 2^[`MAX_BACKOFF_DOUBLINGS`] peer timeouts.
+    pub(crate) fn backoff_ticks(&self, failures: u32) -> u64 {
+        self.cfg.peer_timeout_ticks.max(1) << failures.min(MAX_BACKOFF_DOUBLINGS)
+    }
+
     fn on_step_ok(&mut self, step: Step) {
+        if LAYERS.iter().any(|l| l.stop() == step) || step == Step::ForceDemote {
+            self.stop_failures = 0;
+            self.stop_retry_at = None;
+        }
         if step == Step::SelfFence {
             self.escalation = None;
         }
@@ -510,6 +535,11 @@ impl Node {
                 Step::SelfFence | Step::Disconnect => None,
                 _ => Some(Step::SelfFence),
             };
+            if step == Step::SelfFence {
+                // The whole chain failed: try again later, ever later, not in a hot loop.
+                self.stop_retry_at = Some(self.now + self.backoff_ticks(self.stop_failures));
+                self.stop_failures += 1;
+            }
         }
     }
 

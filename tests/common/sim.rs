@@ -71,6 +71,8 @@ pub struct Cluster {
     /// Percent of peer messages lost (random simulation).
     pub loss_percent: u64,
     pub power_fence: bool,
+    /// The power-fence command fails (a BMC that does not answer).
+    pub power_fence_fails: bool,
     in_transit: VecDeque<(usize, u64, PeerMessage)>,
     pub rng: Rng,
     /// Notable events, in order: what transcripts print.
@@ -126,6 +128,7 @@ impl Cluster {
             repl_link: true,
             loss_percent: 0,
             power_fence,
+            power_fence_fails: false,
             in_transit: VecDeque::new(),
             rng: Rng::new(seed),
             log: Vec::new(),
@@ -224,6 +227,13 @@ impl Cluster {
             }
             Action::PowerFencePeer => {
                 self.check_fence_is_justified(i);
+                if self.power_fence_fails {
+                    self.log
+                        .push(format!("{name}: power-fence {} FAILS", NAMES[1 - i]));
+                    let error = "fence_ipmilan: connection timed out".to_string();
+                    self.nodes[i].core.step(Input::PowerFenced(Err(error)));
+                    return;
+                }
                 self.log
                     .push(format!("{name}: power-fence {}", NAMES[1 - i]));
                 self.crash(1 - i);
