@@ -2,7 +2,6 @@
 //! next and one sentence of why. Every `if` about policy lives here; the leaves are pure.
 
 use super::{Action, JournalEvent, Layer, Node, OperatorGoal, PeerMessage, Step, LAYERS};
-use crate::drbd::{DiskState, Role};
 
 pub(crate) struct Decision {
     pub actions: Vec<Action>,
@@ -26,7 +25,7 @@ impl Decision {
 }
 
 /// Where this node is heading.
-enum Goal {
+pub(crate) enum Goal {
     /// Do nothing (paused, split-brain, or waiting for something outside).
     Hold,
     Active {
@@ -182,185 +181,6 @@ impl Node {
             format!("no action: active here; {}", self.summary())
         } else {
             "bringing the remaining services up".into()
-        }
-    }
-
-    fn standby_goal(&self) -> (Goal, String) {
-        let peer = &self.cfg.peer;
-        if self.cfg.drbd && self.drbd.disk != DiskState::UpToDate {
-            return (
-                Goal::Hold,
-                format!(
-                    "standby: the local disk is {}, not UpToDate",
-                    self.drbd.disk
-                ),
-            );
-        }
-        if let Some(why) = &self.self_stale {
-            return (
-                Goal::Hold,
-                format!(
-                    "standby: this node's data may be stale ({why}); no automatic promote \
-                     until DRBD has resynced it from {peer}"
-                ),
-            );
-        }
-        if let Some(p) = self.fresh_peer() {
-            if p.active || p.busy || p.role == Role::Primary {
-                return (
-                    Goal::Hold,
-                    format!("no action: {peer} is active; standby here"),
-                );
-            }
-            if self.cfg.drbd && !p.drbd_known {
-                return (
-                    Goal::Hold,
-                    format!("waiting for {peer} to read its DRBD state"),
-                );
-            }
-            if let Some(at) = self.handed_over_at {
-                if self.now - at <= 2 * self.cfg.peer_timeout_ticks {
-                    return (
-                        Goal::Hold,
-                        format!("handed over to {peer}: waiting for it to take over"),
-                    );
-                }
-            }
-            if self.handover_at.is_some() {
-                return (
-                    Goal::Active { failover: false },
-                    format!("{peer} handed over and is Secondary: taking over"),
-                );
-            }
-            let peer_unfit =
-                (self.cfg.drbd && p.disk != DiskState::UpToDate) || self.peer_stale.is_some();
-            if self.cfg.preferred || peer_unfit {
-                return (
-                    Goal::Active { failover: false },
-                    format!("nobody is active and {peer} is standby: starting here"),
-                );
-            }
-            return (
-                Goal::Hold,
-                format!("nobody is active: waiting for {peer}, the preferred node, to start"),
-            );
-        }
-        if self.peer_heard_at.is_none() && self.now - self.started_at <= self.cfg.peer_timeout_ticks
-        {
-            return (Goal::Hold, format!("waiting to hear from {peer}"));
-        }
-        self.peer_silent_goal()
-    }
-
-    fn peer_silent_goal(&self) -> (Goal, String) {
-        let peer = &self.cfg.peer;
-        if !self.cfg.automatic_failover {
-            return (
-                Goal::Hold,
-                format!(
-                    "{peer} is silent; automatic failover is off ([engine] automatic_failover = \
-                     false): `tandem promote` once {peer} is known down"
-                ),
-            );
-        }
-        if let Some(at) = self.last_failover_at {
-            if self.now - at < self.cfg.flap_guard_ticks {
-                return (
-                    Goal::Hold,
-                    format!(
-                        "{peer} is silent, but the last automatic failover was less than {} \
-                         ticks ago (anti-flapping); not before tick {}",
-                        self.cfg.flap_guard_ticks,
-                        at + self.cfg.flap_guard_ticks
-                    ),
-                );
-            }
-        }
-        if self.safe_to_take_over() {
-            return (
-                Goal::Active { failover: true },
-                format!(
-                    "{peer} is silent and {}: taking over",
-                    self.takeover_proof()
-                ),
-            );
-        }
-        if self.fencing_in_flight {
-            return (
-                Goal::Hold,
-                format!("{peer} is silent: waiting for the power fence"),
-            );
-        }
-        if self.drbd.connected() {
-            return (
-                Goal::Hold,
-                format!(
-                    "{peer} is silent on the peer link, but DRBD shows it Connected ({}): it is \
-                     alive and is never fenced; standby here",
-                    self.drbd.peer_role
-                ),
-            );
-        }
-        if let Some(at) = self.power_fence_retry_at.filter(|at| self.now < *at) {
-            return (
-                Goal::Hold,
-                format!(
-                    "{peer} is silent; the power fence failed {} time(s) in a row: retrying at \
-                     tick {at} (backoff)",
-                    self.power_fence_failures
-                ),
-            );
-        }
-        if self.cfg.power_fence {
-            let silent_at =
-                self.peer_heard_at.unwrap_or(self.started_at) + self.cfg.peer_timeout_ticks;
-            let fence_at = silent_at + self.fence_delay_ticks();
-            if self.now < fence_at {
-                return (
-                    Goal::Hold,
-                    format!(
-                        "{peer} is silent and may still be Primary: fence delay, power-fencing \
-                         it at tick {fence_at} unless it is heard (a standby waits, so that \
-                         both nodes never shoot each other)"
-                    ),
-                );
-            }
-            return (
-                Goal::PowerFencePeer,
-                format!("{peer} is silent and may still be Primary: power-fencing it"),
-            );
-        }
-        (
-            Goal::Hold,
-            format!(
-                "{peer} is silent; not taking over: nothing proves it is not Primary (DRBD {}, \
-                 peer disk {}, no power fence configured)",
-                self.drbd.connection, self.drbd.peer_disk
-            ),
-        )
-    }
-
-    /// How long this node waits beyond the peer timeout before power-fencing the peer: none
-    /// for the preferred node when the peer was not active (two standbys: one must go first),
-    /// the configured delay otherwise (an active peer fences from DRBD's fence-peer first).
-    fn fence_delay_ticks(&self) -> u64 {
-        if self.cfg.preferred && !self.peer_was_active {
-            0
-        } else {
-            self.cfg.fence_delay_ticks
-        }
-    }
-
-    fn takeover_proof(&self) -> &'static str {
-        if self.power_fenced {
-            "was power-fenced"
-        } else if matches!(
-            self.drbd.peer_disk,
-            DiskState::Outdated | DiskState::Inconsistent
-        ) {
-            "its disk is outdated"
-        } else {
-            "DRBD confirms it is Secondary"
         }
     }
 
