@@ -291,7 +291,8 @@ impl Node {
     /// Records (journal) that the peer may hold stale data: it must not be promoted
     /// automatically before it has resynced from this node.
     pub(crate) fn mark_peer_stale(&mut self, detail: String) {
-        if self.peer_stale.is_some() {
+        // Shared-disk storage has one copy of the data: nothing can be stale.
+        if self.peer_stale.is_some() || !self.cfg.drbd {
             return;
         }
         self.peer_stale = Some(detail.clone());

@@ -129,8 +129,6 @@ pub enum Health {
     MysqldExited(String),
     /// mysqld stopped answering `SELECT 1`.
     MysqldUnhealthy(String),
-    /// The VIP or the mount vanished.
-    Lost(Step),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

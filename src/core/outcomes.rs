@@ -9,14 +9,6 @@ impl Node {
         let (layer, what) = match &health {
             Health::MysqldExited(how) => (Layer::Mysqld, format!("mysqld {how}")),
             Health::MysqldUnhealthy(why) => (Layer::Mysqld, format!("mysqld unhealthy: {why}")),
-            Health::Lost(step) => (
-                if *step == Step::AddVip {
-                    Layer::Vip
-                } else {
-                    Layer::Mount
-                },
-                format!("{step} lost"),
-            ),
         };
         let index = layer as usize;
         if !self.up[index] || (self.mysqld_hung && layer == Layer::Mysqld) {

@@ -2,7 +2,8 @@
 //! `tandem split-brain resolve`. Both tandemds are paused; both links are cut; the operator
 //! promotes vm-b with `--force`; each side takes its own rows; the links heal and DRBD finds
 //! the split-brain. Then, in order: the detection (the banner, the journal, `split-brain
-//! status`), `resolve --keep vm-a` run on the victim vm-b and interrupted (its tandemd is
+//! status`, and the "may be stale" record vm-a journals when its fence-peer answers 1, which
+//! vm-b learns and a resync clears), `resolve --keep vm-a` run on the victim vm-b and interrupted (its tandemd is
 //! killed during the copy), the re-run that finishes it, UpToDate/UpToDate with vm-a's rows
 //! only, vm-b's divergent rows read back from the preserved copy, and the service on vm-a.
 
@@ -29,6 +30,21 @@ pub fn run(lab: &mut Lab) {
         lab.cluster_status(Node::B)
             .is_some_and(|s| s.peer.is_none())
     });
+    // vm-a, Primary, lost vm-b on both links while paused: its fence-peer cannot outdate vm-b
+    // nor power-fence it, so it answers 1 (never 5), DRBD keeps vm-a Primary with I/O flowing
+    // (resource-only), and vm-a journals that vm-b may be stale.
+    lab.wait_engine("vm-a to record that vm-b may be stale", TIMEOUT, |lab| {
+        lab.tandem_ok(Node::A, "history")
+            .contains("MayBeStale { node: \"vm-b\"")
+    });
+    let history = lab.tandem_ok(Node::A, "history");
+    assert!(history.contains("result: \"Unproven (1)"), "{history}");
+    assert!(
+        !history.contains("(5)"),
+        "fence-peer must never answer 5:\n{history}"
+    );
+    let a = lab.state(Node::A);
+    assert!(!a.state.suspended, "resource-only never freezes I/O: {a:?}");
     let forced = lab.tandem_ok(Node::B, "promote --force");
     println!("    vm-b$ tandem promote --force\n      {}", forced.trim());
     lab.wait_engine("vm-b to serve (forced)", TIMEOUT, |lab| {
@@ -52,6 +68,11 @@ pub fn run(lab: &mut Lab) {
             serde_json::from_str(&lab.tandem_ok(node, "split-brain status --json")).unwrap();
         assert!(report.standing, "{report:?}");
     }
+    // Back on the peer link, vm-b learns (and journals) that its data may be stale.
+    lab.wait_engine("vm-b to record that it may be stale", TIMEOUT, |lab| {
+        lab.tandem_ok(Node::B, "history")
+            .contains("MayBeStale { node: \"vm-b\"")
+    });
     println!(
         "    vm-a$ tandem status\n{}",
         indent(&lab.tandem_ok(Node::A, "status"))
@@ -92,12 +113,21 @@ pub fn run(lab: &mut Lab) {
     assert_eq!(rows.trim(), "1001", "vm-a keeps its own rows only");
     salvage_from_the_copy(lab);
     let history = lab.tandem_ok(Node::B, "history");
-    for needle in ["Resolve { keep: \"vm-a\"", "SplitBrainResolved"] {
+    for needle in [
+        "Resolve { keep: \"vm-a\"",
+        "SplitBrainResolved",
+        "StaleCleared { node: \"vm-b\" }",
+    ] {
         assert!(
             history.contains(needle),
             "no {needle} in vm-b's history:\n{history}"
         );
     }
+    let a_history = lab.tandem_ok(Node::A, "history");
+    assert!(
+        a_history.contains("StaleCleared { node: \"vm-b\" }"),
+        "vm-a keeps its record until the resync:\n{a_history}"
+    );
     let attempts = history.matches("what: \"StopServices\"").count();
     assert_eq!(
         attempts, 2,
