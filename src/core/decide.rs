@@ -38,6 +38,11 @@ pub(crate) enum Goal {
 impl Node {
     pub(crate) fn decide(&self) -> Decision {
         let pause = if self.paused { "PAUSE: " } else { "" };
+        if self.fence_call_needs_power_fence() {
+            // First, even with a step in flight: with resource-and-stonith DRBD holds I/O
+            // frozen until the answer, so that step may be waiting for this very fence.
+            return self.fence_for_drbd(pause);
+        }
         if let Some(step) = self.in_flight {
             return Decision::idle(format!("{pause}waiting for {step} to finish"));
         }
@@ -46,9 +51,6 @@ impl Node {
             return Decision::idle(format!(
                 "{pause}waiting for DRBD's initial state (drbdsetup events2) before deciding"
             ));
-        }
-        if self.fence_call_needs_power_fence() {
-            return self.fence_for_drbd(pause);
         }
         if let Some(step) = self.escalation {
             return Decision::run(
