@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::core::{Health, Input, Step};
 use crate::exec::backup::{self, BackupSpec};
 use crate::exec::drbdadm::Drbdadm;
+use crate::exec::fence;
 use crate::exec::mount::{self, MountSpec, HOLDER_GRACE_MS};
 use crate::exec::mysqld::{AdoptedMysqld, MysqldProcess};
 use crate::exec::vip;
@@ -58,11 +59,7 @@ impl Effects {
         match step {
             Step::Promote { force } => drbdadm().primary(force).await.map_err(|e| text(&e)),
             Step::Demote => drbdadm().secondary().await.map_err(|e| text(&e)),
-            Step::ForceDemote => drbdadm()
-                .run(&["secondary", "--force"])
-                .await
-                .map(drop)
-                .map_err(|e| text(&e)),
+            Step::ForceDemote => drbdadm().force_secondary().await.map_err(|e| text(&e)),
             Step::Disconnect => drbdadm().disconnect().await.map_err(|e| text(&e)),
             Step::OutdateLocal => drbdadm().outdate().await.map_err(|e| text(&e)),
             Step::Mount => mount::mount(&MountSpec::from_config(config))
@@ -89,7 +86,9 @@ impl Effects {
                 .await
                 .map(|report| tracing::info!(%report, "VIP"))
                 .map_err(|e| text(&e)),
-            Step::SelfFence => run_command("self-fence", &config.engine.self_fence_command).await,
+            Step::SelfFence => fence::run("self-fence", &config.engine.self_fence_command)
+                .await
+                .map_err(|e| text(&e)),
             Step::Backup => self.preserve().await,
             Step::Connect => drbdadm().connect(false).await.map_err(|e| text(&e)),
             Step::ConnectDiscardMyData => drbdadm().connect(true).await.map_err(|e| text(&e)),
@@ -225,7 +224,9 @@ impl Effects {
         let effects = self.clone();
         tokio::spawn(async move {
             let command = &effects.config.engine.power_fence_command;
-            let result = run_command("power-fence", command).await;
+            let result = fence::run("power-fence", command)
+                .await
+                .map_err(|e| e.to_string());
             let _ = effects.inputs.send(Input::PowerFenced(result)).await;
         });
     }
@@ -263,28 +264,5 @@ impl Effects {
                 }
             }
         }
-    }
-}
-
-/// A configured fence command must finish within this long, or it counts as failed.
-const FENCE_COMMAND_TIMEOUT_MS: u64 = 60_000;
-
-async fn run_command(what: &str, command: &Option<Vec<String>>) -> Result<(), String> {
-    let Some((program, args)) = command.as_ref().and_then(|c| c.split_first()) else {
-        return Err(format!("no {what} command is configured"));
-    };
-    let run = tokio::process::Command::new(program)
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    match tokio::time::timeout(Duration::from_millis(FENCE_COMMAND_TIMEOUT_MS), run).await {
-        Err(_) => Err(format!("{what} command timed out")),
-        Ok(Err(e)) => Err(format!("cannot run {what} command {program}: {e}")),
-        Ok(Ok(out)) if out.status.success() => Ok(()),
-        Ok(Ok(out)) => Err(format!(
-            "{what} command failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
     }
 }

@@ -258,6 +258,12 @@ impl Drbdadm {
         self.expect_role("secondary", Role::Secondary).await
     }
 
+    /// `secondary --force` (after a failed demote), then verifies the role is Secondary.
+    pub async fn force_secondary(&self) -> Result<(), DrbdError> {
+        self.run(&["secondary", "--force"]).await?;
+        self.expect_role("secondary --force", Role::Secondary).await
+    }
+
     /// Brings the resource up (attach + connect).
     pub async fn up(&self) -> Result<(), DrbdError> {
         self.run(&["up"]).await.map(drop)

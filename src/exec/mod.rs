@@ -6,6 +6,7 @@ pub mod backup;
 pub mod dmesg;
 pub mod drbdadm;
 pub mod events2;
+pub mod fence;
 pub mod holders;
 pub mod host;
 pub mod journal;
