@@ -1,11 +1,19 @@
 //! The journal on real files in a temporary directory: round trips, torn tails at every byte,
-//! checksum damage, damage in the middle, absurd lengths, and arbitrary file contents.
+//! checksum damage, damage in the middle, absurd lengths, and arbitrary file contents;
+//! compaction (`journal/compaction.rs`) and the daemon's writer thread (`journal/writer.rs`).
+
+#[path = "journal/compaction.rs"]
+mod compaction;
+#[path = "journal/writer.rs"]
+mod writer;
 
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use tandem::exec::journal::{self, Journal, JournalError, OpenReport, MAX_RECORD_BYTES};
+use tandem::exec::journal::{
+    self, Compactable, Journal, JournalError, OpenReport, MAX_RECORD_BYTES,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -13,6 +21,12 @@ enum Event {
     AutomaticFailover { to: String },
     Switchover { to: String, by: String },
     Promoted,
+}
+
+impl Compactable for Event {
+    fn state_key(&self) -> Option<String> {
+        matches!(self, Event::AutomaticFailover { .. }).then(|| "failover".to_string())
+    }
 }
 
 fn events() -> Vec<Event> {
@@ -280,6 +294,11 @@ fn intact_record_of_an_unknown_kind_is_kept_not_dropped() {
     enum Newer {
         Promoted,
         Fenced { how: String },
+    }
+    impl Compactable for Newer {
+        fn state_key(&self) -> Option<String> {
+            None
+        }
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let path = journal_path(&dir);

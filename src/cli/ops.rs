@@ -143,7 +143,15 @@ pub fn history(config_path: &Path, limit: usize) -> Result<ExitCode, String> {
     )? {
         ControlResponse::History(lines) => {
             for line in lines {
-                println!("{} {:?}", format_unix_ms(line.unix_ms), line.event);
+                let unwritten = match line.unwritten {
+                    true => " [NOT WRITTEN to the journal file: a restart will forget it]",
+                    false => "",
+                };
+                println!(
+                    "{} {:?}{unwritten}",
+                    format_unix_ms(line.unix_ms),
+                    line.event
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -29,6 +29,10 @@ pub enum ControlRequest {
 pub struct HistoryLine {
     pub unix_ms: u64,
     pub event: JournalEvent,
+    /// The record never reached the journal file (its write failed, or the disk was stuck):
+    /// the daemon acts on it, but a restart will forget it.
+    #[serde(default)]
+    pub unwritten: bool,
 }
 
 /// Both nodes as this daemon knows them.

@@ -113,6 +113,56 @@ pub enum JournalEvent {
     Resumed,
 }
 
+/// The state a journal record defines, for records whose newest instance must survive a
+/// restart however old it is: journal compaction keeps the newest record of each key, and
+/// the daemon reads them back at startup. Other records are history only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StateKey {
+    /// `SplitBrain` or `SplitBrainResolved`: whether a split-brain still stands.
+    SplitBrain,
+    /// `MayBeStale` or `StaleCleared` for one node: whether its data may be stale.
+    Stale { node: String },
+    /// `FailoverStarted`: when the last automatic failover began (the anti-flapping guard).
+    LastFailover,
+    /// `Paused` or `Resumed`: whether the operator paused automatic decisions.
+    Pause,
+}
+
+impl fmt::Display for StateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateKey::SplitBrain => f.write_str("split-brain"),
+            StateKey::Stale { node } => write!(f, "stale:{node}"),
+            StateKey::LastFailover => f.write_str("last-failover"),
+            StateKey::Pause => f.write_str("pause"),
+        }
+    }
+}
+
+impl JournalEvent {
+    /// Which state this record defines, if any (see [`StateKey`]). Pure: the journal's
+    /// compaction and the startup read-back both go by it.
+    pub fn state_key(&self) -> Option<StateKey> {
+        match self {
+            JournalEvent::SplitBrain { .. } | JournalEvent::SplitBrainResolved => {
+                Some(StateKey::SplitBrain)
+            }
+            JournalEvent::MayBeStale { node, .. } | JournalEvent::StaleCleared { node } => {
+                Some(StateKey::Stale { node: node.clone() })
+            }
+            JournalEvent::FailoverStarted { .. } => Some(StateKey::LastFailover),
+            JournalEvent::Paused | JournalEvent::Resumed => Some(StateKey::Pause),
+            JournalEvent::Promoted { .. }
+            | JournalEvent::Demoted { .. }
+            | JournalEvent::SwitchoverStarted { .. }
+            | JournalEvent::Fenced { .. }
+            | JournalEvent::Refused { .. }
+            | JournalEvent::StepFailed { .. }
+            | JournalEvent::Resolve { .. } => None,
+        }
+    }
+}
+
 /// The reply to an operator's request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
@@ -145,5 +195,43 @@ impl fmt::Display for Action {
             Action::Reply(Reply::Accepted(text)) => write!(f, "reply accepted: {text}"),
             Action::Reply(Reply::Refused(text)) => write!(f, "reply refused: {text}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{JournalEvent, StateKey};
+
+    #[test]
+    fn state_records_pair_up_by_key_and_history_has_none() {
+        let stale = |node: &str| JournalEvent::MayBeStale {
+            node: node.into(),
+            detail: String::new(),
+        };
+        let cleared = JournalEvent::StaleCleared { node: "a".into() };
+        assert_eq!(stale("a").state_key(), cleared.state_key());
+        assert_ne!(stale("a").state_key(), stale("b").state_key());
+        let split = JournalEvent::SplitBrain {
+            detail: String::new(),
+        };
+        assert_eq!(
+            split.state_key(),
+            JournalEvent::SplitBrainResolved.state_key()
+        );
+        assert_eq!(JournalEvent::Paused.state_key(), Some(StateKey::Pause));
+        assert_eq!(JournalEvent::Resumed.state_key(), Some(StateKey::Pause));
+        let failover = JournalEvent::FailoverStarted {
+            reason: String::new(),
+        };
+        assert_eq!(failover.state_key(), Some(StateKey::LastFailover));
+        let promoted = JournalEvent::Promoted {
+            reason: String::new(),
+        };
+        assert_eq!(promoted.state_key(), None);
+        let names: Vec<String> = [stale("a"), split, failover, JournalEvent::Paused]
+            .iter()
+            .filter_map(|event| event.state_key().map(|key| key.to_string()))
+            .collect();
+        assert_eq!(names, ["stale:a", "split-brain", "last-failover", "pause"]);
     }
 }

@@ -23,7 +23,7 @@ mod resolve;
 pub mod status;
 mod takeover;
 
-pub use action::{Action, JournalEvent, Reply, Step};
+pub use action::{Action, JournalEvent, Reply, StateKey, Step};
 pub use fence::FenceExit;
 pub use input::{DrbdView, Health, Helper, Input, OutdateOutcome, PeerMessage, PeerView, Request};
 pub use resolve::{Phase as ResolvePhase, Resolve};

@@ -5,7 +5,8 @@
 //! 2. Each becomes `core.step(input)` (or `core.tick()`).
 //! 3. `core.ready()` says what to do and why; the reason is logged when it changes.
 //! 4. The actions are performed: steps and fences in tasks, messages to the peer, journal
-//!    records appended (fsynced), replies to the control socket.
+//!    records (in memory at once; written and fsynced by the journal's own thread, never on
+//!    this one), replies to the control socket.
 //! 5. `core.advance()` records what was asked.
 
 mod effects;
@@ -18,7 +19,7 @@ use crate::control::{ClusterStatus, ControlRequest, ControlResponse, HistoryLine
 use crate::core::{Action, Helper, Input, JournalEvent, Node, PeerMessage};
 use crate::drbd::ResourceState;
 use crate::exec::events2::{Events2Command, Events2Message, Events2Supervisor};
-use crate::exec::journal::Journal;
+use crate::exec::journal::JournalHandle;
 use effects::Effects;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +32,10 @@ pub use setup::DaemonError;
 const INPUT_CHANNEL_CAPACITY: usize = 64;
 /// Operator requests waiting for the loop.
 const CONTROL_CHANNEL_CAPACITY: usize = 16;
+/// How long a stopping daemon waits for the journal thread to write what is queued: long
+/// enough for a healthy disk to write a full queue, short enough that a stuck disk does not
+/// keep tandemd from exiting.
+const JOURNAL_CLOSE_TIMEOUT_MS: u64 = 5_000;
 
 /// Runs the daemon for node `me` until SIGTERM or SIGINT.
 pub async fn run(config: Config, me: String) -> Result<(), DaemonError> {
@@ -54,7 +59,20 @@ pub async fn run(config: Config, me: String) -> Result<(), DaemonError> {
         daemon.drive();
     }
     tracing::info!("stopping; services keep running and are adopted at the next start");
+    close_journal(daemon.journal).await;
     Ok(())
+}
+
+/// Lets the journal thread write what is queued, for at most [`JOURNAL_CLOSE_TIMEOUT_MS`].
+async fn close_journal(journal: JournalHandle<JournalEvent>) {
+    let timeout = std::time::Duration::from_millis(JOURNAL_CLOSE_TIMEOUT_MS);
+    let closed = tokio::task::spawn_blocking(move || journal.close(timeout)).await;
+    if !matches!(closed, Ok(true)) {
+        tracing::error!(
+            timeout_ms = JOURNAL_CLOSE_TIMEOUT_MS,
+            "the journal thread did not finish writing; queued records may be lost"
+        );
+    }
 }
 
 async fn recv_events(
@@ -70,7 +88,7 @@ async fn recv_events(
 pub(crate) struct Daemon {
     pub config: Arc<Config>,
     pub core: Node,
-    pub journal: Journal<JournalEvent>,
+    pub journal: JournalHandle<JournalEvent>,
     pub effects: Effects,
     pub inputs: mpsc::Receiver<Input>,
     pub peer_in: mpsc::Receiver<PeerMessage>,
@@ -128,10 +146,12 @@ impl Daemon {
             ControlRequest::History { limit } => {
                 let lines = self
                     .journal
+                    .view()
                     .last_n(limit)
                     .map(|entry| HistoryLine {
                         unix_ms: entry.unix_ms,
                         event: entry.event.clone(),
+                        unwritten: self.journal.is_unwritten(entry.seq),
                     })
                     .collect();
                 let _ = answer.send(ControlResponse::History(lines));
@@ -210,7 +230,7 @@ impl Daemon {
             }
             Action::Journal(event) => {
                 tracing::info!(?event, "journal");
-                if let Err(e) = self.journal.append(event) {
+                if let Err(e) = self.journal.record(event) {
                     tracing::error!(error = %e, "cannot write the journal");
                 }
             }

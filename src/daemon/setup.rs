@@ -4,10 +4,10 @@
 use super::effects::Effects;
 use super::{Daemon, CONTROL_CHANNEL_CAPACITY, INPUT_CHANNEL_CAPACITY};
 use crate::config::Config;
-use crate::core::{CoreConfig, DrbdView, JournalEvent, Node};
+use crate::core::{CoreConfig, DrbdView, JournalEvent, Node, StateKey};
 use crate::drbd::ResourceState;
 use crate::exec::events2::Events2Supervisor;
-use crate::exec::journal::Journal;
+use crate::exec::journal::{Compactable, Journal, JournalHandle};
 use crate::exec::mount::{self, MountSpec, MountState};
 use crate::exec::mysqld::AdoptedMysqld;
 use crate::exec::vip;
@@ -104,20 +104,16 @@ impl Daemon {
             tracing::warn!(%warning, "journal");
         }
         let last_failover_ago = journal
-            .last_matching(|e| matches!(e, JournalEvent::FailoverStarted { .. }))
+            .state(&StateKey::LastFailover.to_string())
             .map(|entry| ticks(now_ms().saturating_sub(entry.unix_ms), tick_ms));
         let mut core = Node::new(core_config, last_failover_ago);
-        let split_brain = journal.last_matching(|e| {
-            matches!(
-                e,
-                JournalEvent::SplitBrain { .. } | JournalEvent::SplitBrainResolved
-            )
-        });
+        let split_brain = journal.state(&StateKey::SplitBrain.to_string());
         if let Some(JournalEvent::SplitBrain { detail }) = split_brain.map(|entry| &entry.event) {
             tracing::warn!(%detail, "the journal holds an unresolved split-brain");
             core.restore_split_brain(detail.clone());
         }
         restore_stale(&journal, &mut core);
+        let journal = start_writer(journal, &path)?;
         adopt(&config, &mut core).await;
 
         let (inputs_tx, inputs) = mpsc::channel(INPUT_CHANNEL_CAPACITY);
@@ -162,16 +158,29 @@ impl Daemon {
     }
 }
 
+/// Here rather than in the core, which does not depend on `exec`.
+impl Compactable for JournalEvent {
+    fn state_key(&self) -> Option<String> {
+        JournalEvent::state_key(self).map(|key| key.to_string())
+    }
+}
+
+/// From here on the file belongs to the writer thread; the loop keeps the view in memory.
+fn start_writer(
+    journal: Journal<JournalEvent>,
+    path: &std::path::Path,
+) -> Result<JournalHandle<JournalEvent>, DaemonError> {
+    journal.spawn_writer().map_err(|e| DaemonError::Journal {
+        path: path.display().to_string(),
+        error: e.to_string(),
+    })
+}
+
 /// "This node's data may be stale" records survive a restart until a resync clears them.
 fn restore_stale(journal: &Journal<JournalEvent>, core: &mut Node) {
     let names = [core.config().me.clone(), core.config().peer.clone()];
     for name in names {
-        let last = journal.last_matching(|e| match e {
-            JournalEvent::MayBeStale { node, .. } | JournalEvent::StaleCleared { node } => {
-                *node == name
-            }
-            _ => false,
-        });
+        let last = journal.state(&StateKey::Stale { node: name }.to_string());
         if let Some(JournalEvent::MayBeStale { node, detail }) = last.map(|entry| &entry.event) {
             tracing::warn!(%node, %detail, "the journal says this node's data may be stale");
             core.restore_stale(node, detail.clone());

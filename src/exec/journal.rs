@@ -38,23 +38,47 @@
 //!   (a newer tandem wrote it) is kept in the file, skipped in memory, and counted in the
 //!   warning: a downgrade must not destroy history.
 //!
-//! The journal takes an exclusive `flock` so that two daemons never append to one file.
-//! [`read_only`] reads without the lock and without repairing, for `tandem history` on a node
-//! whose daemon holds the journal or is stopped.
+//! # Compaction
+//! The file would otherwise only grow. Once it holds more than [`MAX_FILE_RECORDS`] records,
+//! it is rewritten (temporary file, fsync, rename, fsync of the directory) with the newest
+//! [`MAX_RETAINED_ENTRIES`] records plus the newest record of each state key
+//! ([`Compactable::state_key`]: an unresolved split-brain, a stale node, the last automatic
+//! failover, pause), however old; `compact` says what a crash at each step leaves. Memory
+//! keeps the same: the newest entries and, apart from them, the newest record of each state
+//! key, so that the startup read-back finds a state record older than the window.
+//!
+//! # Locking
+//! The journal takes an exclusive `flock` so that two daemons never append to one file; how
+//! the lock stays right across the rename of compaction is in `disk`. [`read_only`] reads
+//! without the lock and without repairing, for `tandem history` on a node whose daemon holds
+//! the journal or is stopped: it sees the old file or the new one, both complete.
+//!
+//! # Off the event loop
+//! The daemon does not call [`Journal::append`]: [`Journal::spawn_writer`] hands the file to
+//! a thread of its own ([`JournalHandle`]), so that a slow `fdatasync` never holds up
+//! heartbeats and decisions. There a record is in memory before it is durable, and one that
+//! cannot be written stays in memory, flagged and logged, rather than "not recorded".
 
+mod compact;
+mod disk;
+mod error;
 mod repair;
 mod scan;
+mod view;
+mod writer;
 
-use nix::fcntl::{Flock, FlockArg};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
-use std::fs::{DirBuilder, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use compact::{Compaction, CrashPoint, COMPACTION_TEMP_SUFFIX};
+pub use error::JournalError;
+pub use view::View;
+pub use writer::{JournalHandle, WriteStall, WRITE_QUEUE_CAPACITY};
+
+use disk::Disk;
 use scan::Scan;
 
 /// Where the daemon keeps its state.
@@ -67,19 +91,20 @@ pub const JOURNAL_FILE_NAME: &str = "journal";
 /// for a long operator reason, and a length field above it is damage: it is never allocated.
 pub const MAX_RECORD_BYTES: u32 = 64 * 1024;
 
-/// How many of the newest entries stay in memory for `history` and the anti-flapping lookup.
-/// The journal holds milestones (promotions, failovers, switchovers), a handful a day at worst;
-/// 4096 reach back far beyond any anti-flapping window while bounding memory to ~1 MiB.
+/// How many of the newest entries stay in memory for `tandem history`, and in the file after
+/// a compaction. The journal holds milestones (promotions, failovers, switchovers), a handful
+/// a day at worst; 4096 is years of history while bounding memory to ~1 MiB. State records
+/// older than this are kept apart (see [`Compactable`]).
 pub const MAX_RETAINED_ENTRIES: usize = 4096;
+
+/// Records of known kinds the file may hold before it is compacted down to about
+/// [`MAX_RETAINED_ENTRIES`]. Twice the window: a rewrite (a few MiB read, one fsync) happens
+/// once per 4096 appends, not at every append, and the file stays below ~2 MiB of typical
+/// records.
+pub const MAX_FILE_RECORDS: usize = 2 * MAX_RETAINED_ENTRIES;
 
 /// Length + CRC, both u32 LE.
 const HEADER_BYTES: usize = 8;
-
-/// Only the daemon's user may list or read its state.
-const DIR_MODE: u32 = 0o700;
-
-/// The journal may name operators and reasons; it is private like the directory.
-const FILE_MODE: u32 = 0o600;
 
 /// The journal at the default place.
 pub fn default_path() -> PathBuf {
@@ -101,7 +126,7 @@ pub struct Entry<T> {
 /// What [`Journal::open`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenReport {
-    /// Intact records kept in the file (including any of an unknown kind).
+    /// Intact records in the file after open (including any of an unknown kind).
     pub records: usize,
     /// Bytes cut from the end of the file because they were damaged.
     pub truncated_bytes: u64,
@@ -109,76 +134,34 @@ pub struct OpenReport {
     pub unknown_records: usize,
     /// A copy of the file as found, made before records that were once complete were dropped.
     pub damaged_copy: Option<PathBuf>,
+    /// Records dropped by a compaction at open (the file was above [`MAX_FILE_RECORDS`]).
+    pub compacted_records: usize,
     /// What to tell the operator, when anything was not as expected.
     pub warning: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum JournalError {
-    #[error("cannot create the journal directory {dir}: {error}")]
-    CreateDir { dir: PathBuf, error: std::io::Error },
-    #[error("cannot open the journal {path}: {error}")]
-    Open {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    #[error(
-        "refused: the journal {path} is locked by another process; is another tandemd running?"
-    )]
-    Locked { path: PathBuf },
-    #[error("cannot read the journal {path}: {error}")]
-    Read {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    #[error(
-        "cannot save a copy of the damaged journal {path} as {copy}: {error}; it was left as it is"
-    )]
-    SaveCopy {
-        path: PathBuf,
-        copy: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("cannot cut the damaged journal {path} back to {length_bytes} bytes: {error}")]
-    Truncate {
-        path: PathBuf,
-        length_bytes: u64,
-        error: std::io::Error,
-    },
-    #[error("the event cannot be serialized: {0}")]
-    Encode(serde_json::Error),
-    #[error("refused: the event serializes to {length_bytes} bytes, above the {MAX_RECORD_BYTES}-byte record limit")]
-    RecordTooLong { length_bytes: usize },
-    #[error("cannot write to the journal {path}: {error}; the event was not recorded")]
-    Write {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("refused: the journal {path} could not be restored after a failed write ({reason}); restart tandemd to re-open it")]
-    Broken { path: PathBuf, reason: String },
+/// What compaction needs to know of an event: which state it defines, if any.
+pub trait Compactable {
+    /// A name for the state this record defines (the newest record per name is never
+    /// compacted away and is found by [`Journal::state`]); `None` for history only.
+    fn state_key(&self) -> Option<String>;
 }
 
-/// An open journal: the file (locked) and the newest entries.
+/// An open journal: the file (locked) and what is in memory.
 #[derive(Debug)]
 pub struct Journal<T> {
-    path: PathBuf,
-    file: Flock<File>,
-    /// Newest entries, oldest first, at most [`MAX_RETAINED_ENTRIES`].
-    recent: VecDeque<Entry<T>>,
-    /// Sequence number of the next append.
-    next_seq: u64,
-    /// Where the last intact record ends; a failed append is cut back to here.
-    length_bytes: u64,
-    /// Set when a failed append could not be undone: further appends would follow garbage.
-    broken: Option<String>,
+    disk: Disk,
+    view: View<T>,
 }
 
-impl<T: Serialize + DeserializeOwned> Journal<T> {
-    /// Opens (creating it and its directory, mode 0700, if missing), locks, reads every record
-    /// and cuts off damage as the module documentation describes.
+impl<T: Serialize + DeserializeOwned + Compactable + Clone> Journal<T> {
+    /// Opens (creating it and its directory, mode 0700, if missing), locks, removes what an
+    /// interrupted compaction left, reads every record, cuts off damage as the module
+    /// documentation describes, and compacts when the file is above [`MAX_FILE_RECORDS`].
     pub fn open(path: impl AsRef<Path>) -> Result<(Journal<T>, OpenReport), JournalError> {
         let path = path.as_ref().to_path_buf();
-        let file = open_locked(&path)?;
+        let file = disk::open_locked(&path)?;
+        let mut warnings: Vec<String> = compact::remove_stray_temp(&path).into_iter().collect();
         let scanned: Scan<T> = scan::scan(&mut std::io::BufReader::new(&*file))
             .map_err(|error| read_error(&path, error))?;
         let file_length = file
@@ -190,9 +173,9 @@ impl<T: Serialize + DeserializeOwned> Journal<T> {
             truncated_bytes: file_length.saturating_sub(scanned.good_end),
             unknown_records: scanned.unknown,
             damaged_copy: None,
+            compacted_records: 0,
             warning: None,
         };
-        let mut warnings = Vec::new();
         if let Some(damage) = &scanned.damage {
             warnings.push(repair::repair(&path, &file, &scanned, damage, &mut report)?);
         }
@@ -204,73 +187,99 @@ impl<T: Serialize + DeserializeOwned> Journal<T> {
                 scanned.unknown
             ));
         }
+        let mut disk = Disk::new(path, file, scanned.good_end);
+        disk.known_records = scanned.records - scanned.unknown;
+        disk.unknown_records = scanned.unknown;
+        match compact::compact_if_due::<T>(&mut disk) {
+            Some(Ok(done)) => report.compacted_records = done.records_before - done.records_after,
+            Some(Err(error)) => warnings.push(error.to_string()),
+            None => {}
+        }
+        report.records = disk.records();
         report.warning = (!warnings.is_empty()).then(|| warnings.join("; "));
-        let journal = Journal {
-            path,
-            file,
-            recent: scanned.recent,
-            next_seq: scanned.last_seq + 1,
-            length_bytes: scanned.good_end,
-            broken: None,
-        };
-        Ok((journal, report))
+        let view = scanned.view;
+        Ok((Journal { disk, view }, report))
     }
 
-    /// Appends one event and makes it durable (`fdatasync`) before returning it as recorded.
-    pub fn append(&mut self, event: T) -> Result<Entry<T>, JournalError>
-    where
-        T: Clone,
-    {
-        if let Some(reason) = &self.broken {
-            return Err(JournalError::Broken {
-                path: self.path.clone(),
-                reason: reason.clone(),
-            });
+    /// Appends one event and makes it durable (`fdatasync`) before returning it as recorded;
+    /// compacts the file when it grows above [`MAX_FILE_RECORDS`]. A failed compaction is
+    /// logged and leaves the file as it was: the event is recorded all the same.
+    pub fn append(&mut self, event: T) -> Result<Entry<T>, JournalError> {
+        let entry = self.view.stamp(event);
+        self.disk.append(&encode_record(&entry)?)?;
+        self.view.push(entry.clone());
+        if let Some(Err(error)) = compact::compact_if_due::<T>(&mut self.disk) {
+            tracing::warn!(%error, "journal compaction failed");
         }
-        let entry = Entry {
-            seq: self.next_seq,
-            unix_ms: now_unix_ms(),
-            event,
-        };
-        let record = encode_record(&entry)?;
-        if let Err(error) = self.write_durably(&record) {
-            self.roll_back(&error);
-            return Err(JournalError::Write {
-                path: self.path.clone(),
-                error,
-            });
-        }
-        self.length_bytes += record.len() as u64;
-        self.next_seq += 1;
-        if self.recent.len() == MAX_RETAINED_ENTRIES {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(entry.clone());
         Ok(entry)
     }
 
-    fn write_durably(&self, record: &[u8]) -> std::io::Result<()> {
-        let mut file: &File = &self.file;
-        file.write_all(record)?;
-        file.sync_data()
+    /// Compacts now, whatever the file's size.
+    pub fn compact(&mut self) -> Result<Compaction, JournalError> {
+        compact::compact::<T>(&mut self.disk, None)
     }
 
-    /// Cuts a failed append back off; if even that fails, refuses further appends.
-    fn roll_back(&mut self, cause: &std::io::Error) {
-        let file: &File = &self.file;
-        if let Err(error) = file
-            .set_len(self.length_bytes)
-            .and_then(|()| file.sync_all())
-        {
-            self.broken = Some(format!("write failed: {cause}; truncate failed: {error}"));
-        }
+    /// Test hook: compacts up to `point` and stops there, then lets go of the journal as a
+    /// killed process would.
+    #[doc(hidden)]
+    pub fn compact_crashing_at(mut self, point: CrashPoint) -> Result<(), JournalError> {
+        compact::compact::<T>(&mut self.disk, Some(point)).map(drop)
+    }
+
+    /// Hands the file to a writer thread for the daemon; see [`JournalHandle`].
+    pub fn spawn_writer(self) -> Result<JournalHandle<T>, JournalError>
+    where
+        T: Send + 'static,
+    {
+        writer::spawn(self.disk, self.view)
+    }
+}
+
+impl<T> Journal<T> {
+    /// What is in memory: the newest entries and the newest record of each state key.
+    pub fn view(&self) -> &View<T> {
+        &self.view
+    }
+
+    /// The retained entries (see [`MAX_RETAINED_ENTRIES`]), oldest first.
+    pub fn entries(&self) -> impl DoubleEndedIterator<Item = &Entry<T>> + '_ {
+        self.view.entries()
+    }
+
+    /// The newest `n` retained entries, oldest first.
+    pub fn last_n(&self, n: usize) -> impl DoubleEndedIterator<Item = &Entry<T>> + '_ {
+        self.view.last_n(n)
+    }
+
+    /// See [`View::last_matching`]: also finds state records older than the retained entries.
+    pub fn last_matching(&self, predicate: impl FnMut(&T) -> bool) -> Option<&Entry<T>> {
+        self.view.last_matching(predicate)
+    }
+
+    /// The newest record of a state key, however old.
+    pub fn state(&self, key: &str) -> Option<&Entry<T>> {
+        self.view.state(key)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.disk.path
+    }
+
+    /// The file's length as far as intact records go.
+    pub fn length_bytes(&self) -> u64 {
+        self.disk.length_bytes
+    }
+
+    /// Intact records in the file, including any of an unknown kind.
+    pub fn records(&self) -> usize {
+        self.disk.records()
     }
 }
 
 /// Reads the journal without locking or changing it. Damage is described in the returned
 /// warning and left for the daemon to repair; entries up to it are returned (the newest
 /// [`MAX_RETAINED_ENTRIES`], oldest first).
-pub fn read_only<T: DeserializeOwned>(
+pub fn read_only<T: DeserializeOwned + Compactable + Clone>(
     path: impl AsRef<Path>,
 ) -> Result<(Vec<Entry<T>>, Option<String>), JournalError> {
     let path = path.as_ref();
@@ -289,36 +298,7 @@ pub fn read_only<T: DeserializeOwned>(
             scanned.records
         )
     });
-    Ok((scanned.recent.into(), warning))
-}
-
-impl<T> Journal<T> {
-    /// The retained entries (see [`MAX_RETAINED_ENTRIES`]), oldest first.
-    pub fn entries(&self) -> impl DoubleEndedIterator<Item = &Entry<T>> + '_ {
-        self.recent.iter()
-    }
-
-    /// The newest `n` retained entries, oldest first.
-    pub fn last_n(&self, n: usize) -> impl DoubleEndedIterator<Item = &Entry<T>> + '_ {
-        self.recent.iter().skip(self.recent.len().saturating_sub(n))
-    }
-
-    /// The newest retained entry whose event matches, e.g. the last automatic failover.
-    pub fn last_matching(&self, mut predicate: impl FnMut(&T) -> bool) -> Option<&Entry<T>> {
-        self.recent
-            .iter()
-            .rev()
-            .find(|entry| predicate(&entry.event))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The file's length as far as intact records go.
-    pub fn length_bytes(&self) -> u64 {
-        self.length_bytes
-    }
+    Ok((scanned.view.entries().cloned().collect(), warning))
 }
 
 fn read_error(path: &Path, error: std::io::Error) -> JournalError {
@@ -328,63 +308,8 @@ fn read_error(path: &Path, error: std::io::Error) -> JournalError {
     }
 }
 
-fn open_locked(path: &Path) -> Result<Flock<File>, JournalError> {
-    let open_error = |error| JournalError::Open {
-        path: path.to_path_buf(),
-        error,
-    };
-    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty());
-    if let Some(dir) = dir {
-        if !dir.exists() {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(DIR_MODE)
-                .create(dir)
-                .map_err(|error| JournalError::CreateDir {
-                    dir: dir.to_path_buf(),
-                    error,
-                })?;
-        }
-    }
-    let existed = path.exists();
-    let file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .mode(FILE_MODE)
-        .open(path)
-        .map_err(open_error)?;
-    if !existed {
-        // The new directory entry must be durable too, or a power loss could lose the file.
-        let dir = dir.unwrap_or(Path::new("."));
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(open_error)?;
-    }
-    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
-        if errno == nix::errno::Errno::EWOULDBLOCK {
-            JournalError::Locked {
-                path: path.to_path_buf(),
-            }
-        } else {
-            open_error(std::io::Error::from(errno))
-        }
-    })
-}
-
 fn encode_record<T: Serialize>(entry: &Entry<T>) -> Result<Vec<u8>, JournalError> {
-    let payload = serde_json::to_vec(entry).map_err(JournalError::Encode)?;
-    let length = u32::try_from(payload.len())
-        .ok()
-        .filter(|&length| length <= MAX_RECORD_BYTES)
-        .ok_or(JournalError::RecordTooLong {
-            length_bytes: payload.len(),
-        })?;
-    let mut record = Vec::with_capacity(HEADER_BYTES + payload.len());
-    record.extend_from_slice(&length.to_le_bytes());
-    record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    record.extend_from_slice(&payload);
-    Ok(record)
+    disk::frame(&serde_json::to_vec(entry).map_err(JournalError::Encode)?)
 }
 
 fn now_unix_ms() -> u64 {

@@ -4,10 +4,10 @@
 //! Pure over `Read`; the file handling lives in the parent module.
 
 use serde::de::DeserializeOwned;
-use std::collections::VecDeque;
 use std::io::{self, Read};
 
-use super::{Entry, HEADER_BYTES, MAX_RECORD_BYTES, MAX_RETAINED_ENTRIES};
+use super::view::View;
+use super::{Compactable, Entry, HEADER_BYTES, MAX_RECORD_BYTES};
 
 /// How far past a damaged record the scan looks for intact records. Sixteen maximal records:
 /// enough to tell damage in the middle from a torn tail, small enough to hold in memory.
@@ -70,14 +70,12 @@ impl std::fmt::Display for Damage {
 
 /// What one pass over the file found.
 pub(super) struct Scan<T> {
-    /// The newest intact entries that decode as `T`, oldest first.
-    pub recent: VecDeque<Entry<T>>,
+    /// The intact entries that decode as `T`: the newest, and the newest of each state key.
+    pub view: View<T>,
     /// Intact records, including those whose event is of an unknown kind.
     pub records: usize,
     /// Intact records whose event did not decode as `T` (written by another version).
     pub unknown: usize,
-    /// The highest sequence number among intact records (0 when there are none).
-    pub last_seq: u64,
     /// Where the last intact record ends: the length the file must have.
     pub good_end: u64,
     /// The first damaged record, if any: where it starts and what is wrong with it.
@@ -85,19 +83,20 @@ pub(super) struct Scan<T> {
 }
 
 /// One step of the reader.
-enum Step {
+pub(super) enum Step {
     End,
     Record(Vec<u8>),
     Damaged(Damage),
 }
 
 /// Reads records from the start until the end of the file or the first damaged record.
-pub(super) fn scan<T: DeserializeOwned>(reader: &mut impl Read) -> io::Result<Scan<T>> {
+pub(super) fn scan<T: DeserializeOwned + Compactable + Clone>(
+    reader: &mut impl Read,
+) -> io::Result<Scan<T>> {
     let mut scan = Scan {
-        recent: VecDeque::new(),
+        view: View::default(),
         records: 0,
         unknown: 0,
-        last_seq: 0,
         good_end: 0,
         damage: None,
     };
@@ -118,21 +117,17 @@ pub(super) fn scan<T: DeserializeOwned>(reader: &mut impl Read) -> io::Result<Sc
             }
         };
         scan.records += 1;
-        scan.last_seq = scan.last_seq.max(seq);
+        scan.view.note_seq(seq);
         scan.good_end += (HEADER_BYTES + payload.len()) as u64;
         match event {
-            Some(entry) => {
-                if scan.recent.len() == MAX_RETAINED_ENTRIES {
-                    scan.recent.pop_front();
-                }
-                scan.recent.push_back(entry);
-            }
+            Some(entry) => scan.view.push(entry),
             None => scan.unknown += 1,
         }
     }
 }
 
-fn read_record(reader: &mut impl Read) -> io::Result<Step> {
+/// Reads one record and checks its framing and checksum.
+pub(super) fn read_record(reader: &mut impl Read) -> io::Result<Step> {
     let mut header = [0u8; HEADER_BYTES];
     let have = read_up_to(reader, &mut header)?;
     if have == 0 {
@@ -165,7 +160,9 @@ fn split_header(header: &[u8; HEADER_BYTES]) -> (u32, u32) {
 
 /// Decodes a checksummed payload: its sequence number, and the entry when the event is of a
 /// kind this build knows. A payload that is not an entry at all is damage.
-fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<(u64, Option<Entry<T>>), Damage> {
+pub(super) fn decode_payload<T: DeserializeOwned>(
+    payload: &[u8],
+) -> Result<(u64, Option<Entry<T>>), Damage> {
     let raw: Entry<serde_json::Value> =
         serde_json::from_slice(payload).map_err(|error| Damage::BadJson {
             error: error.to_string(),
