@@ -1,7 +1,7 @@
 //! Everything the core learns arrives as one [`Input`]: DRBD state, peer messages, operator
 //! requests, DRBD helper calls, the outcomes of the actions it asked for, and child exits.
 
-use super::action::Step;
+use super::step::Step;
 use crate::drbd::{ConnectionState, DiskState, Role};
 use serde::{Deserialize, Serialize};
 

@@ -21,6 +21,7 @@ mod outcomes;
 mod requests;
 mod resolve;
 pub mod status;
+pub mod step;
 mod takeover;
 
 pub use action::{Action, JournalEvent, Reply, StateKey, Step};

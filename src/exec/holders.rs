@@ -2,9 +2,23 @@
 //! directory, root, open files and memory maps. Only processes in the caller's mount namespace
 //! count: a process elsewhere holds its own copy of the mount, not ours.
 
-use super::mount::Holder;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+
+/// A process that kept the filesystem busy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: i32,
+    pub command: String,
+    /// How it held the filesystem: "cwd", "root", "fd /path", "mmap /path".
+    pub how: String,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, {})", self.pid, self.command, self.how)
+    }
+}
 
 /// Holders of the filesystem mounted at `mountpoint`; empty if nothing is mounted there (the
 /// directory would then report its parent's filesystem, and every process on it would look

@@ -47,20 +47,7 @@ impl MountSpec {
     }
 }
 
-/// A process that kept the filesystem busy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
-    pub pid: i32,
-    pub command: String,
-    /// How it held the filesystem: "cwd", "root", "fd /path", "mmap /path".
-    pub how: String,
-}
-
-impl std::fmt::Display for Holder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}, {})", self.pid, self.command, self.how)
-    }
-}
+pub use super::holders::Holder;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {

@@ -21,8 +21,6 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::frame::FrameError;
-
 type HmacSha256 = Hmac<Sha256>;
 
 /// Below this a key is guessable; 32 bytes match HMAC-SHA256's strength.
@@ -81,6 +79,10 @@ impl std::fmt::Debug for PeerKey {
         f.write_str("PeerKey(<redacted>)")
     }
 }
+
+/// A received tag is not the one the key, session and direction give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagMismatch;
 
 impl PeerKey {
     /// Loads and checks the key file. The checks run on the opened file, not the path, so the
@@ -145,10 +147,10 @@ impl PeerKey {
         header: &[u8],
         payload: &[u8],
         tag: &[u8],
-    ) -> Result<(), FrameError> {
+    ) -> Result<(), TagMismatch> {
         self.tag_state(session, direction, header, payload)
             .verify_slice(tag)
-            .map_err(|_| FrameError::BadTag)
+            .map_err(|_| TagMismatch)
     }
 
     fn tag_state(

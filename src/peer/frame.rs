@@ -166,6 +166,7 @@ impl<'a> RawFrame<'a> {
             self.payload(),
             &self.bytes[tag_start..],
         )
+        .map_err(|_| FrameError::BadTag)
     }
 
     /// Bytes the frame occupies.

@@ -14,12 +14,14 @@
 //! from.
 
 pub mod auth;
+pub mod error;
 pub mod frame;
 pub mod hello;
 pub mod link;
 pub mod session;
 
 pub use auth::{KeyError, PeerKey, SessionId};
+pub use error::{LinkError, Stage};
 pub use frame::{FrameError, MAX_FRAME_PAYLOAD_BYTES, PROTOCOL_VERSION};
-pub use link::{handshake_client, handshake_server, Identity, LinkError, Stage};
+pub use link::{handshake_client, handshake_server, Identity};
 pub use session::{Session, SessionReader, SessionWriter};

@@ -16,9 +16,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::auth::{Direction, PeerKey, SessionId};
+use super::error::{LinkError, Stage};
 use super::frame::{self, FrameError, FrameKind, ReplayGuard, HEADER_BYTES};
 use super::hello::Instance;
-use super::link::{LinkError, Stage};
 
 /// Reads whole frames into a buffer that never holds more than one frame (at most
 /// [`frame::MAX_FRAME_BYTES`]): the header first, then exactly the rest of that frame.
