@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     let notify = match tandem::exec::notify::Notifier::from_env() {
         Ok(notify) => notify,
         Err(e) => {
-            eprintln!("tandemd: cannot use NOTIFY_SOCKET: {e}");
+            fatal(&format!("cannot use NOTIFY_SOCKET: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -49,17 +49,22 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("tandemd: cannot start the runtime: {e}");
+            fatal(&format!("cannot start the runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(args, notify)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("tandemd: {e:#}");
+            fatal(&format!("{e:#}"));
             ExitCode::FAILURE
         }
     }
+}
+
+fn fatal(message: &str) {
+    let journal = tandem::daemon::log::to_journal();
+    eprintln!("{}", tandem::daemon::log::fatal_text(message, journal));
 }
 
 async fn run(args: Args, notify: Option<Notifier>) -> anyhow::Result<ExitCode> {

@@ -56,6 +56,22 @@ pub fn journal_format() -> Prioritized<Format<Full, ()>> {
     }
 }
 
+/// Under systemd with stderr connected to the journal.
+pub fn to_journal() -> bool {
+    std::env::var_os(JOURNAL_STREAM).is_some()
+}
+
+/// A fatal error as printed before exiting: `tandemd: ` first; under the journal every line
+/// (a config error has one per problem) carries the error priority `<3>`.
+pub fn fatal_text(message: &str, journal: bool) -> String {
+    let text = format!("tandemd: {message}");
+    if !journal {
+        return text;
+    }
+    let lines: Vec<String> = text.lines().map(|line| format!("<3>{line}")).collect();
+    lines.join("\n")
+}
+
 /// Installs the stderr logger: the journal's format under systemd, else timestamped lines
 /// (coloured on a terminal). `RUST_LOG` filters; the default is `info`.
 pub fn init() {
@@ -63,7 +79,7 @@ pub fn init() {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if std::env::var_os(JOURNAL_STREAM).is_some() {
+    if to_journal() {
         builder
             .with_ansi(false)
             .event_format(journal_format())
@@ -98,6 +114,16 @@ mod tests {
         fn make_writer(&'a self) -> Buffer {
             self.clone()
         }
+    }
+
+    #[test]
+    fn fatal_errors_carry_the_error_priority_on_every_line_under_the_journal() {
+        let message = "t.toml:3:1: first problem\nt.toml:9:5: second problem";
+        assert_eq!(
+            fatal_text(message, true),
+            "<3>tandemd: t.toml:3:1: first problem\n<3>t.toml:9:5: second problem"
+        );
+        assert_eq!(fatal_text(message, false), format!("tandemd: {message}"));
     }
 
     #[test]
