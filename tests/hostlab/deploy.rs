@@ -67,6 +67,12 @@ fn sighup_applies_limits_refuses_identity_changes_and_survives_an_invalid_file()
         "{reload}"
     );
     assert_eq!(reload["refused"], serde_json::json!([]), "{reload}");
+    let shown = crate::engine::tandem(&lab.a, &cli, "status");
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(
+        shown.contains("last reload: applied [timings] peer_timeout_ms, [engine] flap_guard_s"),
+        "{shown}"
+    );
 
     // Unsafe: the VIP is refused with a sentence; the safe key beside it is applied.
     let unsafe_text = safe
@@ -111,6 +117,12 @@ fn sighup_applies_limits_refuses_identity_changes_and_survives_an_invalid_file()
     );
     assert_eq!(reload["applied"], serde_json::json!([]), "{reload}");
     assert!(daemon.try_wait().unwrap().is_none(), "tandemd exited");
+    let shown = crate::engine::tandem(&lab.a, &cli, "status");
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(
+        shown.contains("last reload: REFUSED, the file is invalid (running as before):"),
+        "{shown}"
+    );
     let log = log_of(&lab, &lab.a);
     assert!(
         log.contains("reload refused: the config file is invalid; running on as before"),
