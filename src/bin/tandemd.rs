@@ -5,6 +5,7 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tandem::config::{Config, DEFAULT_PATH};
+use tandem::exec::notify::Notifier;
 
 /// The tandem daemon: runs on each of the two nodes.
 ///
@@ -13,6 +14,10 @@ use tandem::config::{Config, DEFAULT_PATH};
 /// pure core that explains itself, and starts (DRBD Primary, mount, mysqld, VIP) or stops
 /// (the reverse) the local services. Stopping tandemd leaves the services running; the next
 /// start adopts them.
+///
+/// Signals: SIGTERM or SIGINT stop it (the services keep running), SIGHUP reloads the config
+/// file (safe keys are applied, the rest is refused until a restart). Under systemd it speaks
+/// the notify protocol (READY, STATUS, WATCHDOG) and logs with journal priorities.
 #[derive(Parser)]
 #[command(name = "tandemd", version, about, long_about)]
 struct Args {
@@ -29,34 +34,40 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    tandem::daemon::log::init();
+    // Read (and removed from the environment) before any other thread starts.
+    let notify = match tandem::exec::notify::Notifier::from_env() {
+        Ok(notify) => notify,
+        Err(e) => {
+            fatal(&format!("cannot use NOTIFY_SOCKET: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("tandemd: cannot start the runtime: {e}");
+            fatal(&format!("cannot start the runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    match runtime.block_on(run(args, notify)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("tandemd: {e:#}");
+            fatal(&format!("{e:#}"));
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(args: Args) -> anyhow::Result<ExitCode> {
+fn fatal(message: &str) {
+    let journal = tandem::daemon::log::to_journal();
+    eprintln!("{}", tandem::daemon::log::fatal_text(message, journal));
+}
+
+async fn run(args: Args, notify: Option<Notifier>) -> anyhow::Result<ExitCode> {
     if args.check {
         let lines = tandem::check::run(&args.config).await;
         for line in &lines {
@@ -73,6 +84,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(name) => name,
         None => tandem::exec::host::node_name().context("reading this host's name")?,
     };
-    tandem::daemon::run(config, me).await?;
+    let launch = tandem::daemon::Launch {
+        config_path: args.config,
+        me,
+        notify,
+    };
+    tandem::daemon::run(config, launch).await?;
     Ok(ExitCode::SUCCESS)
 }

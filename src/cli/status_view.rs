@@ -77,6 +77,32 @@ pub fn render(status: &ClusterStatus) -> String {
              resynced it"
         );
     }
+    if let Some(reload) = &status.last_reload {
+        render_reload(&mut out, reload);
+    }
     let _ = writeln!(out, "  why: {}", local.reason);
     out
+}
+
+/// The last `SIGHUP`: what it applied, and what it refused or why the file was invalid.
+fn render_reload(out: &mut String, reload: &crate::control::ReloadReport) {
+    if !reload.invalid.is_empty() {
+        let _ = writeln!(
+            out,
+            "  last reload: REFUSED, the file is invalid (running as before):"
+        );
+        for line in &reload.invalid {
+            let _ = writeln!(out, "    {line}");
+        }
+        return;
+    }
+    let applied = if reload.applied.is_empty() {
+        "nothing".to_string()
+    } else {
+        reload.applied.join(", ")
+    };
+    let _ = writeln!(out, "  last reload: applied {applied}");
+    for sentence in &reload.refused {
+        let _ = writeln!(out, "    refused: {sentence}");
+    }
 }

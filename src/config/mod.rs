@@ -10,6 +10,7 @@
 mod error;
 mod model;
 pub mod policy;
+pub mod reload;
 pub mod render;
 mod validate;
 mod words;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use toml::Spanned;
 
 /// The whole file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Names the cluster in logs, status and peer-link frames, so that two clusters sharing a
@@ -41,7 +41,7 @@ pub struct Config {
 }
 
 /// How the daemon runs and decides.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Engine {
     /// The operator's control socket (mode 0600, root only).
@@ -115,7 +115,7 @@ fn default_restart_window_s() -> u64 {
 }
 
 /// One of the two machines.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Node {
     /// Matched against `uname -n` to find which node this daemon runs on; also the DRBD
@@ -133,7 +133,7 @@ pub struct Node {
 }
 
 /// The single DRBD resource tandem manages.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Drbd {
     /// The DRBD resource name, as in `drbdadm up NAME`.
@@ -178,7 +178,7 @@ pub struct Drbd {
 }
 
 /// The filesystem on the DRBD device that holds the MySQL datadir.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Filesystem {
     /// Defaults to the DRBD device; required with shared-disk storage (the LUN's path).
@@ -196,7 +196,7 @@ pub struct Filesystem {
 }
 
 /// The MySQL/MariaDB server, run as a direct child of tandemd.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mysqld {
     #[serde(default = "default_mysqld_binary")]
@@ -227,7 +227,7 @@ pub struct Mysqld {
 }
 
 /// The virtual IP that clients connect to.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Vip {
     /// `ADDRESS/PREFIX`, e.g. "10.0.0.100/24".
@@ -241,7 +241,7 @@ pub struct Vip {
 }
 
 /// Peer-link timing.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timings {
     #[serde(default = "default_heartbeat_interval_ms")]

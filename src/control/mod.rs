@@ -44,6 +44,22 @@ pub struct ClusterStatus {
     pub peer: Option<crate::core::PeerView>,
     /// Resync progress in percent, while DRBD resyncs.
     pub sync_percent: Option<f64>,
+    /// What the last `SIGHUP` did, if there was one.
+    #[serde(default)]
+    pub last_reload: Option<ReloadReport>,
+}
+
+/// The outcome of a config reload (`SIGHUP`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReloadReport {
+    pub unix_ms: u64,
+    /// Keys taken over, e.g. `[timings] peer_timeout_ms`.
+    pub applied: Vec<String>,
+    /// One sentence per changed key that needs a restart.
+    pub refused: Vec<String>,
+    /// The file's problems (`file:line:column: sentence`) when it was invalid: then nothing
+    /// was applied and tandemd runs on as before.
+    pub invalid: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

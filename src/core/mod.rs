@@ -18,6 +18,7 @@ mod decide;
 pub mod fence;
 pub mod input;
 mod outcomes;
+mod reconfigure;
 mod requests;
 mod resolve;
 pub mod status;

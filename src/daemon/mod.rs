@@ -10,18 +10,22 @@
 //! 5. `core.advance()` records what was asked.
 
 mod effects;
+pub mod log;
 pub mod peer_link;
+mod reload;
 mod setup;
 
 use crate::config::Config;
 use crate::control::server::Envelope;
-use crate::control::{ClusterStatus, ControlRequest, ControlResponse, HistoryLine};
+use crate::control::{ClusterStatus, ControlRequest, ControlResponse, HistoryLine, ReloadReport};
 use crate::core::{Action, Helper, Input, JournalEvent, Node, PeerMessage};
 use crate::drbd::ResourceState;
 use crate::exec::events2::{Events2Command, Events2Message, Events2Supervisor};
 use crate::exec::journal::JournalHandle;
+use crate::exec::notify::Notifier;
 use effects::Effects;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
@@ -37,20 +41,40 @@ const CONTROL_CHANNEL_CAPACITY: usize = 16;
 /// keep tandemd from exiting.
 const JOURNAL_CLOSE_TIMEOUT_MS: u64 = 5_000;
 
-/// Runs the daemon for node `me` until SIGTERM or SIGINT.
-pub async fn run(config: Config, me: String) -> Result<(), DaemonError> {
+/// How tandemd was started.
+pub struct Launch {
+    /// The config file, re-read on `SIGHUP`.
+    pub config_path: PathBuf,
+    /// This node's name.
+    pub me: String,
+    /// systemd's notify socket, when started as a `Type=notify` service.
+    pub notify: Option<Notifier>,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the config.
+pub async fn run(config: Config, launch: Launch) -> Result<(), DaemonError> {
     let config = Arc::new(config);
-    let mut daemon = Daemon::start(config.clone(), me).await?;
+    let mut daemon = Daemon::start(config.clone(), launch).await?;
     let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::io("signals"))?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::io("signals"))?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(DaemonError::io("signals"))?;
+    // The tick length is restart-only (config/reload.rs), so this interval never changes.
     let tick_ms = *config.timings.heartbeat_interval_ms.get_ref();
     let mut ticker = tokio::time::interval(std::time::Duration::from_millis(tick_ms));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut watchdog = daemon
+        .notify
+        .as_ref()
+        .and_then(Notifier::watchdog_interval)
+        .map(tokio::time::interval);
+    daemon.notify("READY=1");
     loop {
         tokio::select! {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
+            _ = hangup.recv() => daemon.reload(),
             _ = ticker.tick() => daemon.on_tick(),
+            _ = next_tick(&mut watchdog) => daemon.notify("WATCHDOG=1"),
             Some(input) = daemon.inputs.recv() => daemon.core.step(input),
             Some(message) = daemon.peer_in.recv() => daemon.core.step(Input::Peer(message)),
             Some(event) = recv_events(&mut daemon.events) => daemon.on_drbd(event),
@@ -58,6 +82,7 @@ pub async fn run(config: Config, me: String) -> Result<(), DaemonError> {
         }
         daemon.drive();
     }
+    daemon.notify("STOPPING=1");
     tracing::info!("stopping; services keep running and are adopted at the next start");
     close_journal(daemon.journal).await;
     Ok(())
@@ -72,6 +97,13 @@ async fn close_journal(journal: JournalHandle<JournalEvent>) {
             timeout_ms = JOURNAL_CLOSE_TIMEOUT_MS,
             "the journal thread did not finish writing; queued records may be lost"
         );
+    }
+}
+
+async fn next_tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(interval) => drop(interval.tick().await),
+        None => std::future::pending().await,
     }
 }
 
@@ -102,9 +134,19 @@ pub(crate) struct Daemon {
     pub helper_waiters: HashMap<u64, oneshot::Sender<ControlResponse>>,
     pub next_call: u64,
     pub last_reason: String,
+    /// Re-read on `SIGHUP`.
+    pub config_path: PathBuf,
+    pub last_reload: Option<ReloadReport>,
+    pub notify: Option<Notifier>,
 }
 
 impl Daemon {
+    fn notify(&self, state: &str) {
+        if let Some(notify) = &self.notify {
+            notify.send(state);
+        }
+    }
+
     fn on_tick(&mut self) {
         self.core.tick();
         let _ = self.peer_out.send(PeerMessage::Heartbeat(self.core.view()));
@@ -140,6 +182,7 @@ impl Daemon {
                     local: self.core.status(),
                     peer: self.core.peer_view(),
                     sync_percent: self.sync_percent(),
+                    last_reload: self.last_reload.clone(),
                 };
                 let _ = answer.send(ControlResponse::Status(Box::new(status)));
             }
@@ -202,6 +245,9 @@ impl Daemon {
         let ready = self.core.ready();
         if ready.reason != self.last_reason {
             tracing::info!(reason = %ready.reason, "decision");
+            if let Some(notify) = &self.notify {
+                notify.status(&ready.reason);
+            }
             self.last_reason = ready.reason.clone();
         }
         self.core.advance(&ready);

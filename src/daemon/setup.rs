@@ -2,7 +2,7 @@
 //! socket, the events2 child and the peer link.
 
 use super::effects::Effects;
-use super::{Daemon, CONTROL_CHANNEL_CAPACITY, INPUT_CHANNEL_CAPACITY};
+use super::{Daemon, Launch, CONTROL_CHANNEL_CAPACITY, INPUT_CHANNEL_CAPACITY};
 use crate::config::Config;
 use crate::core::{CoreConfig, DrbdView, JournalEvent, Node, StateKey};
 use crate::drbd::ResourceState;
@@ -83,7 +83,7 @@ pub fn drbd_view(state: &ResourceState) -> DrbdView {
     }
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -91,7 +91,8 @@ fn now_ms() -> u64 {
 }
 
 impl Daemon {
-    pub(crate) async fn start(config: Arc<Config>, me: String) -> Result<Daemon, DaemonError> {
+    pub(crate) async fn start(config: Arc<Config>, launch: Launch) -> Result<Daemon, DaemonError> {
+        let me = launch.me;
         let core_config = core_config(&config, &me)?;
         let tick_ms = *config.timings.heartbeat_interval_ms.get_ref();
         let path = config.engine.state_dir.join("journal");
@@ -154,6 +155,9 @@ impl Daemon {
             helper_waiters: HashMap::new(),
             next_call: 1,
             last_reason: String::new(),
+            config_path: launch.config_path,
+            last_reload: None,
+            notify: launch.notify,
         })
     }
 }

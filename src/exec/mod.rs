@@ -12,4 +12,5 @@ pub mod host;
 pub mod journal;
 pub mod mount;
 pub mod mysqld;
+pub mod notify;
 pub mod vip;

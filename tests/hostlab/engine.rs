@@ -30,13 +30,24 @@ pub(crate) fn engine_config(lab: &Lab) -> std::path::PathBuf {
 }
 
 pub(crate) fn start_daemon(lab: &Lab, node: &LabNode, config: &std::path::Path) -> Child {
+    start_daemon_with_env(lab, node, config, "")
+}
+
+/// Like [`start_daemon`], with `env` (`NAME=value …`) in tandemd's environment; the child's
+/// pid is tandemd's (nsenter and sh exec it).
+pub(crate) fn start_daemon_with_env(
+    lab: &Lab,
+    node: &LabNode,
+    config: &std::path::Path,
+    env: &str,
+) -> Child {
     let log = lab.dir.join(format!("tandemd-{}.log", node.role));
     node.spawn(
         "sh",
         &[
             "-c",
             &format!(
-                "exec {TANDEMD} --config {} --node {} 2>>{}",
+                "exec env {env} {TANDEMD} --config {} --node {} 2>>{}",
                 config.display(),
                 node.role,
                 log.display()
@@ -49,7 +60,7 @@ pub(crate) fn tandem(node: &LabNode, config: &std::path::Path, args: &str) -> st
     node.sh(&format!("{TANDEM} --config {} {args}", config.display()))
 }
 
-fn status(node: &LabNode, config: &std::path::Path) -> serde_json::Value {
+pub(crate) fn status(node: &LabNode, config: &std::path::Path) -> serde_json::Value {
     let out = tandem(node, config, "status --json");
     assert!(
         out.status.success(),

@@ -5,6 +5,7 @@ mod bench;
 mod bench_engine;
 mod chain;
 mod client;
+mod deploy;
 mod engine;
 mod failover;
 mod fixture;
