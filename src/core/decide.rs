@@ -64,7 +64,7 @@ impl Node {
                 None => Decision::idle(format!("{pause}{why}")),
             };
         }
-        if self.mysqld_hung && self.up[Layer::Mysqld as usize] {
+        if self.mysqld_hung && self.up.contains(Layer::Mysqld) {
             return Decision::run(
                 Step::StopMysqld,
                 format!("{pause}mysqld does not answer SELECT 1: stopping it to restart it"),
@@ -196,7 +196,8 @@ impl Node {
     }
 
     fn toward_active(&self, why: String, failover: bool) -> Decision {
-        let Some((index, layer)) = self.layers().find(|(i, _)| !self.up[*i]) else {
+        let Some((index, layer)) = self.layers().find(|(_, layer)| !self.up.contains(*layer))
+        else {
             return Decision::idle(why);
         };
         let force = self.forced();
@@ -242,7 +243,11 @@ impl Node {
                 self.stop_failures
             ));
         }
-        if let Some((_, layer)) = self.layers().filter(|(i, _)| self.up[*i]).last() {
+        if let Some((_, layer)) = self
+            .layers()
+            .filter(|(_, layer)| self.up.contains(*layer))
+            .last()
+        {
             let step = layer.stop();
             return Decision::run(step, format!("{why}: {step}"));
         }

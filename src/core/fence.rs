@@ -126,7 +126,7 @@ impl Node {
     }
 
     fn is_primary_here(&self) -> bool {
-        self.drbd.role == Role::Primary || self.up[0]
+        self.drbd.role == Role::Primary || self.up.contains(super::Layer::Primary)
     }
 
     pub(crate) fn answer_fence(&mut self, call: u64, exit: FenceExit, why: &str) {

@@ -17,6 +17,7 @@ pub mod action;
 mod decide;
 pub mod fence;
 pub mod input;
+mod layers;
 mod outcomes;
 mod reconfigure;
 mod requests;
@@ -28,6 +29,7 @@ mod takeover;
 pub use action::{Action, JournalEvent, Reply, StateKey, Step};
 pub use fence::FenceExit;
 pub use input::{DrbdView, Health, Helper, Input, OutdateOutcome, PeerMessage, PeerView, Request};
+pub use layers::{Layer, LayerSet, LAYERS};
 pub use resolve::{Phase as ResolvePhase, Resolve};
 pub use status::Status;
 
@@ -38,37 +40,6 @@ use serde::{Deserialize, Serialize};
 /// 32: soon enough to recover from a transient fault, rare enough not to hammer a BMC or
 /// reboot-loop a node.
 pub const MAX_BACKOFF_DOUBLINGS: u32 = 5;
-
-/// The layers of the start chain, bottom up. Stop goes top down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Layer {
-    Primary,
-    Mount,
-    Mysqld,
-    Vip,
-}
-
-pub const LAYERS: [Layer; 4] = [Layer::Primary, Layer::Mount, Layer::Mysqld, Layer::Vip];
-
-impl Layer {
-    pub fn start(self) -> Step {
-        match self {
-            Layer::Primary => Step::Promote { force: false },
-            Layer::Mount => Step::Mount,
-            Layer::Mysqld => Step::StartMysqld,
-            Layer::Vip => Step::AddVip,
-        }
-    }
-
-    pub fn stop(self) -> Step {
-        match self {
-            Layer::Primary => Step::Demote,
-            Layer::Mount => Step::Umount,
-            Layer::Mysqld => Step::StopMysqld,
-            Layer::Vip => Step::RemoveVip,
-        }
-    }
-}
 
 /// Fixed facts and limits, from the config; counted in ticks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,7 +94,7 @@ pub struct Node {
     pub(crate) peer: Option<PeerView>,
     pub(crate) peer_heard_at: Option<u64>,
     /// Which layers are up here.
-    pub(crate) up: [bool; 4],
+    pub(crate) up: LayerSet,
     pub(crate) in_flight: Option<Step>,
     pub(crate) fencing_in_flight: bool,
     pub(crate) paused: bool,
@@ -186,7 +157,7 @@ impl Node {
             drbd: DrbdView::unknown(),
             peer: None,
             peer_heard_at: None,
-            up: [false; 4],
+            up: LayerSet::default(),
             in_flight: None,
             fencing_in_flight: false,
             paused: false,
@@ -219,11 +190,11 @@ impl Node {
 
     /// Tells the core what is already running (a restarted daemon adopts, never restarts).
     pub fn adopt(&mut self, mounted: bool, mysqld: bool, vip: bool) {
-        self.up[1] = mounted;
-        self.up[2] = mysqld;
-        self.up[3] = vip;
+        self.up.set(Layer::Mount, mounted);
+        self.up.set(Layer::Mysqld, mysqld);
+        self.up.set(Layer::Vip, vip);
         if !self.cfg.drbd {
-            self.up[0] = mounted;
+            self.up.set(Layer::Primary, mounted);
         }
     }
 
@@ -327,16 +298,16 @@ impl Node {
     }
 
     pub(crate) fn all_up(&self) -> bool {
-        self.up.iter().all(|u| *u)
+        self.up.all()
     }
 
     pub(crate) fn any_up(&self) -> bool {
-        self.up.iter().any(|u| *u)
+        self.up.any()
     }
 
     fn on_drbd(&mut self, view: DrbdView) {
         if self.cfg.drbd {
-            self.up[0] = view.role == Role::Primary;
+            self.up.set(Layer::Primary, view.role == Role::Primary);
         }
         if view.connected() && view.peer_disk == DiskState::UpToDate {
             // Reconnected and in sync: whatever fencing said about the peer is history.

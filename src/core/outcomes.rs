@@ -10,15 +10,14 @@ impl Node {
             Health::MysqldExited(how) => (Layer::Mysqld, format!("mysqld {how}")),
             Health::MysqldUnhealthy(why) => (Layer::Mysqld, format!("mysqld unhealthy: {why}")),
         };
-        let index = layer as usize;
-        if !self.up[index] || (self.mysqld_hung && layer == Layer::Mysqld) {
+        if !self.up.contains(layer) || (self.mysqld_hung && layer == Layer::Mysqld) {
             return;
         }
         if matches!(health, Health::MysqldUnhealthy(_)) {
             // Still running: decide() stops it first; the restart budget counts it now.
             self.mysqld_hung = true;
         } else {
-            self.up[index] = false;
+            self.up.set(layer, false);
         }
         self.restarts
             .retain(|at| self.now - at < self.cfg.restart_window_ticks);
@@ -71,16 +70,17 @@ impl Node {
         if step == Step::StopMysqld {
             self.mysqld_hung = false;
         }
-        for (index, layer) in LAYERS.iter().enumerate() {
-            if layer.start() == step || (index == 0 && matches!(step, Step::Promote { .. })) {
-                self.up[index] = true;
-            } else if layer.stop() == step || (index == 0 && step == Step::ForceDemote) {
-                self.up[index] = false;
+        for layer in LAYERS {
+            let primary = layer == Layer::Primary;
+            if layer.start() == step || (primary && matches!(step, Step::Promote { .. })) {
+                self.up.set(layer, true);
+            } else if layer.stop() == step || (primary && step == Step::ForceDemote) {
+                self.up.set(layer, false);
             }
         }
         if !self.cfg.drbd {
             // Shared-disk: holding the mount is what "Primary" means.
-            self.up[0] = self.up[1];
+            self.up.set(Layer::Primary, self.up.contains(Layer::Mount));
         }
         match step {
             Step::Promote { .. } => {

@@ -137,7 +137,9 @@ impl Node {
             .iter()
             .copied()
             .enumerate()
-            .filter(|(i, layer)| self.up[*i] && (self.cfg.drbd || *layer != Layer::Primary))
+            .filter(|(_, layer)| {
+                self.up.contains(*layer) && (self.cfg.drbd || *layer != Layer::Primary)
+            })
             .map(|(_, layer)| layer)
     }
 

@@ -32,7 +32,7 @@ impl Node {
     pub fn view(&self) -> PeerView {
         let role = if self.cfg.drbd {
             self.drbd.role.clone()
-        } else if self.up[Layer::Mount as usize] {
+        } else if self.up.contains(Layer::Mount) {
             Role::Primary
         } else {
             Role::Secondary
@@ -64,7 +64,7 @@ impl Node {
             connection: self.drbd.connection.to_string(),
             services: LAYERS
                 .iter()
-                .map(|l| (format!("{l:?}"), self.up[*l as usize]))
+                .map(|l| (format!("{l:?}"), self.up.contains(*l)))
                 .collect(),
             in_flight: self.in_flight.map(|s| s.to_string()),
             peer_heard: self.peer_fresh(),

@@ -360,7 +360,7 @@ impl Drbdadm {
 mod tests {
     use super::*;
 
-    /// Real texts from the VM lab (../shared/lab-facts.md) and from this host's drbd-utils.
+    /// Real texts from the VM lab (tests/fixtures/vmlab/) and from this host's drbd-utils.
     #[test]
     fn classifies_real_drbd_messages() {
         let peer_primary =
