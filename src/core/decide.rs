@@ -163,10 +163,7 @@ impl Node {
                 ),
             );
         }
-        if self
-            .start_blocked_until
-            .is_some_and(|until| self.now < until)
-        {
+        if super::deadline::pending(self.start_blocked_until, self.now).is_some() {
             return (
                 Goal::Standby,
                 "a start step failed; rolled back, will retry later".into(),
@@ -236,7 +233,8 @@ impl Node {
     }
 
     fn toward_standby(&self, why: String) -> Decision {
-        if let Some(at) = self.stop_retry_at.filter(|at| self.now < *at) {
+        if let Some(retry) = super::deadline::pending(self.stop_retry_at, self.now) {
+            let at = retry.at;
             return Decision::idle(format!(
                 "{why}: the stop chain failed {} time(s), self-fence included; retrying at \
                  tick {at} (backoff)",

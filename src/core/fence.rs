@@ -233,7 +233,7 @@ impl Node {
             self.power_fence_retry_at = None;
         } else {
             let wait = self.backoff_ticks(self.power_fence_failures);
-            self.power_fence_retry_at = Some(self.now + wait);
+            self.power_fence_retry_at = Some(super::deadline::Deadline::after(self.now, wait));
             self.power_fence_failures += 1;
         }
         self.queue_journal(JournalEvent::Fenced {

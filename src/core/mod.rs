@@ -14,6 +14,7 @@
 //! the peer may be Primary.
 
 pub mod action;
+mod deadline;
 mod decide;
 pub mod fence;
 pub mod input;
@@ -118,15 +119,15 @@ pub struct Node {
     /// mysqld failed more often than the restart limit allows: give the service away.
     pub(crate) local_failure: Option<String>,
     /// A start step failed: do not retry before this tick.
-    pub(crate) start_blocked_until: Option<u64>,
+    pub(crate) start_blocked_until: Option<deadline::Deadline>,
     /// A stop step failed: the next, harder step to try (demote --force, then self-fence).
     pub(crate) escalation: Option<Step>,
     /// Failed power fences in a row, and when the next may run (exponential backoff).
     pub(crate) power_fence_failures: u32,
-    pub(crate) power_fence_retry_at: Option<u64>,
+    pub(crate) power_fence_retry_at: Option<deadline::Deadline>,
     /// Stop chains that ended with a failed self-fence, in a row, and when to try again.
     pub(crate) stop_failures: u32,
-    pub(crate) stop_retry_at: Option<u64>,
+    pub(crate) stop_retry_at: Option<deadline::Deadline>,
     /// When the core started; the peer gets one timeout to be heard before it counts silent.
     pub(crate) started_at: u64,
     /// DRBD's fence-peer waits for its answer (fence.rs).

@@ -118,7 +118,8 @@ impl Node {
         let is_start = LAYERS.iter().any(|l| l.start() == step);
         if is_start {
             // Roll back what was started, and do not retry at once.
-            self.start_blocked_until = Some(self.now + self.cfg.peer_timeout_ticks * 2);
+            let wait = self.cfg.peer_timeout_ticks * 2;
+            self.start_blocked_until = Some(super::deadline::Deadline::after(self.now, wait));
         } else if step == Step::OutdateLocal {
             self.outdate_call = None;
         } else if matches!(
@@ -135,7 +136,8 @@ impl Node {
             };
             if step == Step::SelfFence {
                 // The whole chain failed: try again later, ever later, not in a hot loop.
-                self.stop_retry_at = Some(self.now + self.backoff_ticks(self.stop_failures));
+                let wait = self.backoff_ticks(self.stop_failures);
+                self.stop_retry_at = Some(super::deadline::Deadline::after(self.now, wait));
                 self.stop_failures += 1;
             }
         }

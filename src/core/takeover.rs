@@ -122,7 +122,8 @@ impl Node {
                 ),
             );
         }
-        if let Some(at) = self.power_fence_retry_at.filter(|at| self.now < *at) {
+        if let Some(retry) = super::deadline::pending(self.power_fence_retry_at, self.now) {
+            let at = retry.at;
             return (
                 Goal::Hold,
                 format!(
