@@ -7,8 +7,8 @@ mod sim;
 
 use std::process::Command;
 use tandem::core::{
-    Action, DrbdView, FenceExit, Helper, Input, JournalEvent, Node, OutdateOutcome, PeerMessage,
-    PeerView, Step,
+    Action, DrbdView, FenceExit, Helper, Input, JournalEvent, Mode, Node, OutdateOutcome,
+    PeerMessage, PeerView, Step,
 };
 use tandem::drbd::{ConnectionState, DiskState, Role};
 
@@ -136,7 +136,9 @@ fn with_a_power_fence_the_primary_fences_first_then_answers_7() {
     let actions = drive(&mut a, Input::Helper(Helper::FencePeer { call: 3 }));
     assert!(answers(&actions).is_empty(), "no answer before the fence");
     assert!(actions.contains(&Action::PowerFencePeer), "{actions:?}");
+    assert_eq!(a.mode(), Mode::Fencing);
     let actions = drive(&mut a, Input::PowerFenced(Ok(())));
+    assert_ne!(a.mode(), Mode::Fencing);
     assert_eq!(answers(&actions), [FenceExit::PeerStonithed.code()]);
 }
 
@@ -151,6 +153,7 @@ fn a_failed_stop_chain_backs_off_before_it_runs_again() {
     );
     drive(&mut a, Input::Drbd(primary));
     drive(&mut a, Input::Peer(PeerMessage::Heartbeat(peer_standby())));
+    assert_eq!(a.mode(), Mode::Active);
     let mut runs = Vec::new();
     let mut actions = drive(
         &mut a,
@@ -174,6 +177,7 @@ fn a_failed_stop_chain_backs_off_before_it_runs_again() {
         a.advance(&ready);
         actions = ready.actions;
     }
+    assert_eq!(a.mode(), Mode::Demoting, "{:?}", a.status().reason);
     let self_fences: Vec<u64> = runs
         .iter()
         .filter(|(_, step)| *step == Step::SelfFence)

@@ -106,7 +106,8 @@ fn run_command(cluster: &mut Cluster, line: &str) {
                     .map(|(s, _)| s.clone())
                     .collect();
                 cluster.log.push(format!(
-                    "{name}: status: {} {}/{} up=[{}] reason: {}",
+                    "{name}: status: {:?} {} {}/{} up=[{}] reason: {}",
+                    status.mode.expect("the core reports its mode"),
                     status.role,
                     status.disk,
                     status.peer_disk,

@@ -18,6 +18,9 @@ pub fn render(status: &ClusterStatus) -> String {
         .map(|(name, up)| format!("{} {}", name.to_lowercase(), if *up { "✓" } else { "·" }))
         .collect();
     let mut flags = String::new();
+    if let Some(mode) = local.mode {
+        flags.push_str(&format!(" {mode:?}"));
+    }
     if local.paused {
         flags.push_str(" PAUSED");
     }

@@ -19,6 +19,7 @@ mod decide;
 pub mod fence;
 pub mod input;
 mod layers;
+pub mod mode;
 mod outcomes;
 mod reconfigure;
 mod requests;
@@ -31,6 +32,7 @@ pub use action::{Action, JournalEvent, Reply, StateKey, Step};
 pub use fence::FenceExit;
 pub use input::{DrbdView, Health, Helper, Input, OutdateOutcome, PeerMessage, PeerView, Request};
 pub use layers::{Layer, LayerSet, LAYERS};
+pub use mode::Mode;
 pub use resolve::{Phase as ResolvePhase, Resolve};
 pub use status::Status;
 
@@ -217,6 +219,7 @@ impl Node {
     pub fn tick(&mut self) {
         self.now += 1;
         self.fence_tick();
+        self.check_invariants();
     }
 
     pub fn step(&mut self, input: Input) {
@@ -229,6 +232,24 @@ impl Node {
             Input::Done { step, result } => self.on_done(step, result),
             Input::PowerFenced(result) => self.on_power_fenced(result),
         }
+        self.check_invariants();
+    }
+
+    /// Facts that must hold together after every step, tick and advance; a violation is a
+    /// bug in the core, so these stay on in release builds.
+    fn check_invariants(&self) {
+        assert!(
+            !self.fence_call_needs_power_fence() || self.cfg.power_fence,
+            "BUG: a fence-peer call waits for a power fence, but none is configured"
+        );
+        assert!(
+            self.cfg.drbd || (self.peer_stale.is_none() && self.self_stale.is_none()),
+            "BUG: a stale-data record without DRBD"
+        );
+        assert!(
+            !(self.fencing_in_flight && self.power_fenced),
+            "BUG: a power fence in flight after the peer was reported off"
+        );
     }
 
     /// What to do now. Pure: calling it twice gives the same answer.
@@ -278,6 +299,7 @@ impl Node {
                 _ => {}
             }
         }
+        self.check_invariants();
     }
 
     pub(crate) fn forced(&self) -> bool {

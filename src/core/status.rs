@@ -20,6 +20,9 @@ pub struct Status {
     pub peer_heard: bool,
     pub paused: bool,
     pub split_brain: Option<String>,
+    /// Where the node stands (core/mode.rs); absent from older daemons.
+    #[serde(default)]
+    pub mode: Option<super::Mode>,
     /// Nodes whose data may be stale (fence.rs), with why: (node, detail).
     #[serde(default)]
     pub stale: Vec<(String, String)>,
@@ -70,6 +73,7 @@ impl Node {
             peer_heard: self.peer_fresh(),
             paused: self.paused,
             split_brain: self.split_brain.clone(),
+            mode: Some(self.mode()),
             stale: [
                 (&self.cfg.me, &self.self_stale),
                 (&self.cfg.peer, &self.peer_stale),
