@@ -10,6 +10,7 @@
 //! 5. `core.advance()` records what was asked.
 
 mod effects;
+mod error;
 pub mod log;
 pub mod peer_link;
 mod reload;
@@ -30,7 +31,7 @@ use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 
-pub use setup::DaemonError;
+pub use error::DaemonError;
 
 /// Inputs from effect tasks; a handful per step, so a small bound suffices.
 const INPUT_CHANNEL_CAPACITY: usize = 64;

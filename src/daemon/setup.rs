@@ -2,6 +2,7 @@
 //! socket, the events2 child and the peer link.
 
 use super::effects::Effects;
+use super::error::DaemonError;
 use super::{Daemon, Launch, CONTROL_CHANNEL_CAPACITY, INPUT_CHANNEL_CAPACITY};
 use crate::config::Config;
 use crate::core::{CoreConfig, DrbdView, JournalEvent, Node, StateKey};
@@ -17,27 +18,6 @@ use tokio::sync::mpsc;
 
 /// Messages queued for the peer link; heartbeats are replaced, not piled up, when a path lags.
 const PEER_OUT_CAPACITY: usize = 64;
-
-#[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
-    #[error("this host is {me:?}, which is not a node in the config ({nodes}); pass --node NAME or fix [[node]] name")]
-    NotANode { me: String, nodes: String },
-    #[error("cannot open the journal {path}: {error}")]
-    Journal { path: String, error: String },
-    #[error("cannot {what}: {error}")]
-    Io { what: &'static str, error: String },
-    #[error("{0}")]
-    Peer(String),
-}
-
-impl DaemonError {
-    pub fn io(what: &'static str) -> impl Fn(std::io::Error) -> DaemonError {
-        move |e| DaemonError::Io {
-            what,
-            error: e.to_string(),
-        }
-    }
-}
 
 /// Milliseconds to ticks, rounding up so that a timeout is never shorter than configured.
 fn ticks(ms: u64, tick_ms: u64) -> u64 {

@@ -19,7 +19,7 @@ mod socket;
 pub use listen::MAX_HANDSHAKING_CONNECTIONS;
 pub use refusals::{Refusals, REFUSAL_LOG_INTERVAL_MS};
 
-use super::setup::DaemonError;
+use super::error::DaemonError;
 use crate::config::Config;
 use crate::core::PeerMessage;
 use crate::peer::auth::fresh_nonce;
