@@ -95,6 +95,7 @@ impl Daemon {
         }
         restore_stale(&journal, &mut core);
         let journal = start_writer(journal, &path)?;
+        bring_drbd_up(&config).await;
         adopt(&config, &mut core).await;
 
         let (inputs_tx, inputs) = mpsc::channel(INPUT_CHANNEL_CAPACITY);
@@ -169,6 +170,30 @@ fn restore_stale(journal: &Journal<JournalEvent>, core: &mut Node) {
             tracing::warn!(%node, %detail, "the journal says this node's data may be stale");
             core.restore_stale(node, detail.clone());
         }
+    }
+}
+
+/// A node that booted has its DRBD resource down (nothing else brings it up): tandemd runs
+/// `drbdadm adjust` so that the events2 stream, and the core, get a state. A resource that
+/// is up is left alone. Failure is logged and tandemd goes on: the core then waits for
+/// DRBD's state and says so.
+async fn bring_drbd_up(config: &Config) {
+    let Some(resource) = config.drbd_resource() else {
+        return;
+    };
+    let drbdadm = crate::exec::drbdadm::Drbdadm::new(resource);
+    match drbdadm.role().await {
+        Err(crate::exec::drbdadm::DrbdError::NotConfigured { .. }) => {
+            tracing::warn!(%resource, "the DRBD resource is down: bringing it up (drbdadm adjust)");
+            match drbdadm.adjust().await {
+                Ok(()) => tracing::info!(%resource, "the DRBD resource is up"),
+                Err(error) => {
+                    tracing::error!(%resource, %error, "cannot bring the DRBD resource up")
+                }
+            }
+        }
+        Err(error) => tracing::warn!(%resource, %error, "cannot read the DRBD role at start"),
+        Ok(_) => {}
     }
 }
 

@@ -264,6 +264,13 @@ impl Drbdadm {
         self.expect_role("secondary --force", Role::Secondary).await
     }
 
+    /// `adjust`: brings a down resource up, or applies the file's changes to a running one;
+    /// then verifies that the kernel knows the resource.
+    pub async fn adjust(&self) -> Result<(), DrbdError> {
+        self.run(&["adjust"]).await?;
+        self.role().await.map(drop)
+    }
+
     /// Brings the resource up (attach + connect).
     pub async fn up(&self) -> Result<(), DrbdError> {
         self.run(&["up"]).await.map(drop)

@@ -180,7 +180,7 @@ pub fn primary_power_loss_fails_over(lab: &mut Lab) {
 
     let boot = lab.boot_again(Node::A);
     lab.install_engine_config(Node::A);
-    lab.tandem_ok(Node::A, "drbd up");
+    // DRBD is down after the reboot: tandemd brings it up itself (drbdadm adjust).
     lab.start_tandemd(Node::A);
     let rejoined = lab.wait_engine("vm-a resynced as standby", MOVE_TIMEOUT, |lab| {
         in_sync(&lab.state(Node::A)) && lab.standing_by(Node::A)
