@@ -70,6 +70,9 @@ enum Command {
         /// How many records, newest last.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// One JSON array of records (unix_ms, time, event, unwritten) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Split-brain: whether one stands and what each side did during it.
     #[command(subcommand, name = "split-brain")]
@@ -150,7 +153,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Pause => ops_result(ops::core_request(&cli.config, Request::Pause)),
         Command::Resume => ops_result(ops::core_request(&cli.config, Request::Resume)),
-        Command::History { limit } => ops_result(ops::history(&cli.config, limit)),
+        Command::History { limit, json } => ops_result(ops::history(&cli.config, limit, json)),
         Command::SplitBrain(SplitBrainCommand::Status { json }) => {
             ops_result(tandem::cli::split_brain::status(&cli.config, json))
         }

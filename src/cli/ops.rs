@@ -134,13 +134,31 @@ fn wait_until_active(config_path: &Path, node: &str) -> Result<(), String> {
     ))
 }
 
-pub fn history(config_path: &Path, limit: usize) -> Result<ExitCode, String> {
+/// `tandem history [--json]`: the newest `limit` journal records, oldest first. With
+/// `--json`, one JSON array of `{unix_ms, time, event, unwritten}` objects.
+pub fn history(config_path: &Path, limit: usize, json: bool) -> Result<ExitCode, String> {
     let socket = socket_path(config_path);
     match ask(
         &socket,
         ControlRequest::History { limit },
         REQUEST_TIMEOUT_MS,
     )? {
+        ControlResponse::History(lines) if json => {
+            let records: Vec<serde_json::Value> = lines
+                .iter()
+                .map(|line| {
+                    serde_json::json!({
+                        "unix_ms": line.unix_ms,
+                        "time": format_unix_ms(line.unix_ms),
+                        "event": line.event,
+                        "unwritten": line.unwritten,
+                    })
+                })
+                .collect();
+            let text = serde_json::to_string_pretty(&records).map_err(|e| e.to_string())?;
+            println!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
         ControlResponse::History(lines) => {
             for line in lines {
                 let unwritten = match line.unwritten {

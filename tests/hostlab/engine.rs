@@ -176,6 +176,17 @@ fn two_daemons_switch_over_restart_mysqld_adopt_and_pause() {
     );
     let history = String::from_utf8_lossy(&tandem(&lab.b, &config, "history").stdout).to_string();
     assert!(history.contains("killed by signal 9"), "{history}");
+    let json = tandem(&lab.b, &config, "history --json");
+    let records: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let failed = records.as_array().unwrap().iter().find(|r| {
+        r["event"]["StepFailed"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("killed by signal 9"))
+    });
+    assert!(
+        failed.is_some_and(|r| r["time"].as_str().is_some() && r["unix_ms"].is_u64()),
+        "{records:#}"
+    );
 
     // kill -9 tandemd on b: the new one adopts mysqld, the mount and the VIP without a restart.
     let pid = mysqld_pid(&lab.b);
