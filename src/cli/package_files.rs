@@ -1,0 +1,54 @@
+//! `tandem package-files --out DIR` (hidden): the man pages and shell completions that the
+//! Debian package installs, rendered from the clap definitions in [`crate::cli::args`], so
+//! they say what `--help` says. tests/package.sh runs it before `cargo deb`, whose assets
+//! (`[package.metadata.deb]` in Cargo.toml) name the files below.
+
+use crate::cli::args::{Cli, DaemonArgs};
+use clap::CommandFactory;
+use clap_complete::Shell;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Man section 8: system administration commands (both binaries are installed in /usr/sbin).
+const MAN_SECTION: &str = "8";
+/// The man pages' subdirectory of DIR.
+const MAN_DIR: &str = "man";
+/// The completions' subdirectory of DIR.
+const COMPLETIONS_DIR: &str = "completions";
+/// The shells Debian packages ship completions for; clap_complete names the files
+/// (`tandem.bash`, `_tandem`, `tandem.fish`).
+const SHELLS: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
+
+/// Writes DIR/man/tandem.8, DIR/man/tandemd.8 and DIR/completions/{tandem.bash, _tandem,
+/// tandem.fish}; returns the paths written.
+pub fn write_all(out: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    let man_dir = out.join(MAN_DIR);
+    std::fs::create_dir_all(&man_dir)?;
+    for command in [Cli::command(), DaemonArgs::command()] {
+        written.push(write_man_page(command, &man_dir)?);
+    }
+    let completions_dir = out.join(COMPLETIONS_DIR);
+    std::fs::create_dir_all(&completions_dir)?;
+    for shell in SHELLS {
+        let mut command = Cli::command();
+        let name = command.get_name().to_string();
+        written.push(clap_complete::generate_to(
+            shell,
+            &mut command,
+            name,
+            &completions_dir,
+        )?);
+    }
+    Ok(written)
+}
+
+fn write_man_page(command: clap::Command, dir: &Path) -> io::Result<PathBuf> {
+    let path = dir.join(format!("{}.{MAN_SECTION}", command.get_name()));
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command)
+        .section(MAN_SECTION)
+        .render(&mut page)?;
+    std::fs::write(&path, page)?;
+    Ok(path)
+}
