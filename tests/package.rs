@@ -69,17 +69,10 @@ fn package() -> &'static Path {
                 "--output",
             ])
             .arg(&out_dir));
-        let deb = text(&out)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        assert!(
-            deb.ends_with(".deb"),
-            "cargo deb printed no .deb path: {deb:?}"
-        );
-        PathBuf::from(deb)
+        let printed = text(&out);
+        // The package, not its debug symbols' tandem-dbgsym .ddeb.
+        let deb = printed.lines().map(str::trim).find(|l| l.ends_with(".deb"));
+        PathBuf::from(deb.unwrap_or_else(|| panic!("cargo deb printed no .deb path: {printed}")))
     })
 }
 

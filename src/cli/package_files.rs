@@ -52,3 +52,38 @@ fn write_man_page(command: clap::Command, dir: &Path) -> io::Result<PathBuf> {
     std::fs::write(&path, page)?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_both_man_pages_and_three_completions_from_the_definitions() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = write_all(dir.path()).unwrap();
+        let names: Vec<String> = written
+            .iter()
+            .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "man/tandem.8",
+                "man/tandemd.8",
+                "completions/tandem.bash",
+                "completions/_tandem",
+                "completions/tandem.fish"
+            ]
+        );
+        let tandem = std::fs::read_to_string(&written[0]).unwrap();
+        assert!(tandem.contains(".TH tandem 8"), "{tandem}");
+        assert!(tandem.contains("switchover"), "{tandem}");
+        assert!(
+            !tandem.contains("package\\-files"),
+            "a hidden command is in the man page"
+        );
+        let tandemd = std::fs::read_to_string(&written[1]).unwrap();
+        assert!(tandemd.contains(".TH tandemd 8"), "{tandemd}");
+        assert!(tandemd.contains("\\-\\-check"), "{tandemd}");
+    }
+}
