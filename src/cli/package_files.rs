@@ -9,6 +9,8 @@ use clap_complete::Shell;
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// The operator CLI's command name (`#[command(name = "tandem")]` on [`Cli`]).
+const CLI_NAME: &str = "tandem";
 /// Man section 8: system administration commands (both binaries are installed in /usr/sbin).
 const MAN_SECTION: &str = "8";
 /// The man pages' subdirectory of DIR.
@@ -31,7 +33,7 @@ pub fn write_all(out: &Path) -> io::Result<Vec<PathBuf>> {
     let completions_dir = out.join(COMPLETIONS_DIR);
     std::fs::create_dir_all(&completions_dir)?;
     for shell in SHELLS {
-        let mut command = Cli::command();
+        let mut command = without_hidden_commands(Cli::command());
         let name = command.get_name().to_string();
         written.push(clap_complete::generate_to(
             shell,
@@ -41,6 +43,16 @@ pub fn write_all(out: &Path) -> io::Result<Vec<PathBuf>> {
         )?);
     }
     Ok(written)
+}
+
+/// clap_complete offers hidden subcommands too (`helper`, `package-files`); the man pages
+/// leave them out, and so do the completions: the same command with only the visible ones.
+fn without_hidden_commands(full: clap::Command) -> clap::Command {
+    let visible = full.get_subcommands().filter(|c| !c.is_hide_set()).cloned();
+    debug_assert_eq!(full.get_name(), CLI_NAME);
+    clap::Command::new(CLI_NAME)
+        .args(full.get_arguments().cloned())
+        .subcommands(visible.collect::<Vec<_>>())
 }
 
 fn write_man_page(command: clap::Command, dir: &Path) -> io::Result<PathBuf> {
@@ -81,6 +93,13 @@ mod tests {
         assert!(
             !tandem.contains("package\\-files"),
             "a hidden command is in the man page"
+        );
+        let fish = std::fs::read_to_string(&written[4]).unwrap();
+        assert!(fish.contains("\"switchover\""), "{fish}");
+        assert!(fish.contains("-l config"), "{fish}");
+        assert!(
+            !fish.contains("\"helper\""),
+            "a hidden command is offered: {fish}"
         );
         let tandemd = std::fs::read_to_string(&written[1]).unwrap();
         assert!(tandemd.contains(".TH tandemd 8"), "{tandemd}");
