@@ -23,6 +23,14 @@ if [ -f "$HOME/.cargo/env" ]; then
     . "$HOME/.cargo/env"
 fi
 
+# The package test (tests/package.rs) builds the .deb with cargo-deb, pinned; installing it
+# takes ~5.5 min on two busy cores, once per machine. Without it that test FAILS.
+CARGO_DEB_VERSION=3.6.0
+if ! cargo deb --version >/dev/null 2>&1; then
+    echo "== installing cargo-deb $CARGO_DEB_VERSION"
+    cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION"
+fi
+
 # Layer 4 needs the VM lab (Debian's kernel with DRBD, qemu, virtme-ng, a MariaDB template):
 # idempotent, ~1 s when already done. Without it the vmlab test FAILS; TANDEM_SKIP_VMLAB=1 skips
 # the VM lab, loudly, for quick local runs only.

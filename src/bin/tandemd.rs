@@ -2,38 +2,13 @@
 
 use anyhow::Context;
 use clap::Parser;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use tandem::config::{Config, DEFAULT_PATH};
+use tandem::cli::args::DaemonArgs;
+use tandem::config::Config;
 use tandem::exec::notify::Notifier;
 
-/// The tandem daemon: runs on each of the two nodes.
-///
-/// It keeps exactly one node serving MySQL: it follows DRBD through `drbdsetup events2`,
-/// talks to the peer's tandemd over the authenticated peer link, takes every decision in a
-/// pure core that explains itself, and starts (DRBD Primary, mount, mysqld, VIP) or stops
-/// (the reverse) the local services. Stopping tandemd leaves the services running; the next
-/// start adopts them.
-///
-/// Signals: SIGTERM or SIGINT stop it (the services keep running), SIGHUP reloads the config
-/// file (safe keys are applied, the rest is refused until a restart). Under systemd it speaks
-/// the notify protocol (READY, STATUS, WATCHDOG) and logs with journal priorities.
-#[derive(Parser)]
-#[command(name = "tandemd", version, about, long_about)]
-struct Args {
-    /// Path of the tandem config file.
-    #[arg(long, short = 'c', default_value = DEFAULT_PATH)]
-    config: PathBuf,
-    /// Run the same checks as `tandem check`, print ✓/✗ lines and exit (1 on any ✗).
-    #[arg(long)]
-    check: bool,
-    /// This node's name, when `uname -n` is not it (containers, test labs).
-    #[arg(long)]
-    node: Option<String>,
-}
-
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = DaemonArgs::parse();
     tandem::daemon::log::init();
     // Read (and removed from the environment) before any other thread starts.
     let notify = match tandem::exec::notify::Notifier::from_env() {
@@ -67,7 +42,7 @@ fn fatal(message: &str) {
     eprintln!("{}", tandem::daemon::log::fatal_text(message, journal));
 }
 
-async fn run(args: Args, notify: Option<Notifier>) -> anyhow::Result<ExitCode> {
+async fn run(args: DaemonArgs, notify: Option<Notifier>) -> anyhow::Result<ExitCode> {
     if args.check {
         let lines = tandem::check::run(&args.config).await;
         for line in &lines {

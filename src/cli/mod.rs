@@ -4,13 +4,17 @@
 //! - [`drbd`]: `tandem drbd …`: render the resource file, show the state as tandem's model sees
 //!   it (`state`), follow it (`watch`), and thin, verified wrappers over `drbdadm` (`up`,
 //!   `primary`, …) that name DRBD's refusals.
+//! - [`args`]: the clap definitions of `tandem` and `tandemd`; [`package_files`] renders man
+//!   pages and shell completions from them.
 //!
 //! Exit codes of the `tandem drbd` commands: [`EXIT_OK`], [`EXIT_FAILED`], [`EXIT_REFUSED`].
 
+pub mod args;
 pub mod drbd;
 pub mod drbd_state;
 pub mod drbd_watch;
 pub mod ops;
+pub mod package_files;
 pub mod split_brain;
 pub mod split_brain_resolve;
 pub mod status_view;

@@ -1,0 +1,146 @@
+//! The command-line definitions of both binaries, in the library so that the hidden
+//! `tandem package-files` can render man pages and shell completions from the very
+//! definitions `--help` shows ([`crate::cli::package_files`]).
+
+use crate::cli::drbd::DrbdCommand;
+use crate::config::DEFAULT_PATH;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Operator CLI for tandem, the high-availability manager for two-node active/passive MySQL
+/// on DRBD.
+#[derive(Parser)]
+#[command(name = "tandem", version, about, long_about = None)]
+pub struct Cli {
+    /// Path of the tandem config file.
+    #[arg(long, short = 'c', global = true, default_value = DEFAULT_PATH)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Check this host: validate the config, render the DRBD resource and pass it through
+    /// `drbdadm dump`, look for the needed programs, the VIP interface and the peer key.
+    /// Prints ✓/✗ lines; exits 1 on any ✗.
+    Check,
+    /// DRBD commands: render the resource file, show or follow its state through tandem's
+    /// model, and verified drbdadm actions. Exit codes: 0 done, 1 failed, 3 refused by DRBD
+    /// (the refusal's name follows `refused:` on stderr, e.g. `PeerIsPrimary`).
+    #[command(subcommand)]
+    Drbd(DrbdCommand),
+    /// Both nodes on one screen: DRBD role, disk, connection and resync progress, each
+    /// service, and the sentence explaining the current decision.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make this node active. Refused, with the reason and the way out, when the peer may be
+    /// Primary or the local disk is not UpToDate. Exit 3 when refused.
+    Promote {
+        /// Skip the safety checks: promote even a stale disk or over a peer that may be alive.
+        /// This can lose data; the reply says which.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Stop serving here (VIP, mysqld, mount, DRBD Secondary) and hand over to the peer.
+    Demote,
+    /// Move the service to NODE (the peer, or this node) through the same path as a failover.
+    Switchover {
+        /// The node that should serve afterwards.
+        #[arg(long)]
+        to: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        force: bool,
+        /// Wait until NODE serves, then print the status.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Observe and report only; act on explicit commands alone.
+    Pause,
+    /// Resume automatic decisions.
+    Resume,
+    /// The journal: promotions, demotions, failovers, switchovers, fencing, refusals.
+    History {
+        /// How many records, newest last.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// One JSON array of records (unix_ms, time, event, unwritten) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Split-brain: whether one stands and what each side did during it.
+    #[command(subcommand, name = "split-brain")]
+    SplitBrain(SplitBrainCommand),
+    /// Entry point for DRBD's handlers (kernel-helpers/tandem-kernel-helper NAME): relays the
+    /// call to tandemd and exits with DRBD's expected code.
+    #[command(hide = true)]
+    Helper {
+        /// fence-peer, unfence-peer, after-resync-target, split-brain, initial-split-brain,
+        /// pri-lost-after-sb.
+        name: String,
+    },
+    /// Write the man pages (tandem.8, tandemd.8) and the shell completions (bash, zsh, fish)
+    /// into DIR, for the Debian package (tests/package.sh).
+    #[command(hide = true, name = "package-files")]
+    PackageFiles {
+        /// The directory to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SplitBrainCommand {
+    /// Whether a split-brain stands on the resource; each side's generation, whether it was
+    /// Primary when its data diverged and how much it changed (from this node's kernel log,
+    /// which records both sides at the handshake); tandemd's detection and journal.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resolve it, keeping NODE's data, on both nodes over the peer link: the other node
+    /// stops its services, keeps a copy of its backing device (in
+    /// [engine] split_brain_backup_dir, with a manifest), discards its changes and resyncs
+    /// from NODE. Prints each step and the resync progress. Exit 3 when refused.
+    Resolve {
+        /// The node whose data survives.
+        #[arg(long)]
+        keep: String,
+        /// Discard without keeping a copy of the victim's data.
+        #[arg(long)]
+        no_backup: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// The tandem daemon: runs on each of the two nodes.
+///
+/// It keeps exactly one node serving MySQL: it follows DRBD through `drbdsetup events2`,
+/// talks to the peer's tandemd over the authenticated peer link, takes every decision in a
+/// pure core that explains itself, and starts (DRBD Primary, mount, mysqld, VIP) or stops
+/// (the reverse) the local services. Stopping tandemd leaves the services running; the next
+/// start adopts them.
+///
+/// Signals: SIGTERM or SIGINT stop it (the services keep running), SIGHUP reloads the config
+/// file (safe keys are applied, the rest is refused until a restart). Under systemd it speaks
+/// the notify protocol (READY, STATUS, WATCHDOG) and logs with journal priorities.
+#[derive(Parser)]
+#[command(name = "tandemd", version, about, long_about)]
+pub struct DaemonArgs {
+    /// Path of the tandem config file.
+    #[arg(long, short = 'c', default_value = DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Run the same checks as `tandem check`, print ✓/✗ lines and exit (1 on any ✗).
+    #[arg(long)]
+    pub check: bool,
+    /// This node's name, when `uname -n` is not it (containers, test labs).
+    #[arg(long)]
+    pub node: Option<String>,
+}
