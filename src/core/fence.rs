@@ -187,16 +187,15 @@ impl Node {
     }
 
     pub(crate) fn on_outdate_reply(&mut self, call: u64, outcome: OutdateOutcome) {
-        let Some(pending) = self.fence_call.filter(|p| p.call == call) else {
+        if self.fence_call.is_none_or(|p| p.call != call) {
             return;
-        };
+        }
         self.fence_call = None;
         self.answer_fence(
             call,
             FenceExit::from_outcome(outcome),
             &format!("{} answered over the peer link", self.cfg.peer),
         );
-        debug_assert_eq!(pending.call, call);
     }
 
     /// The peer's fence-peer asks this node to outdate its disk.

@@ -139,9 +139,6 @@ pub struct Node {
     pub(crate) peer_stale: Option<String>,
     /// The peer holds such a record about this node: no automatic promote here.
     pub(crate) self_stale: Option<String>,
-    /// The peer was last seen active (or Primary): a standby waits the fence delay, since the
-    /// active side fences first.
-    pub(crate) peer_was_active: bool,
     /// The peer asked this node to outdate itself.
     pub(crate) outdate_call: Option<u64>,
     /// Actions produced while handling inputs (replies, helper answers, journal).
@@ -185,7 +182,6 @@ impl Node {
             fence_call: None,
             peer_stale: None,
             self_stale: None,
-            peer_was_active: false,
             outdate_call: None,
             queued: Vec::new(),
         }
@@ -357,7 +353,6 @@ impl Node {
                 if view.role == Role::Primary || view.active {
                     self.handover_at = None;
                 }
-                self.peer_was_active = view.role == Role::Primary || view.active;
                 if view.stale_peer {
                     let peer = self.cfg.peer.clone();
                     self.mark_self_stale(format!(

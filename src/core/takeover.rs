@@ -166,7 +166,12 @@ impl Node {
     /// for the preferred node when the peer was not active (two standbys: one must go first),
     /// the configured delay otherwise (an active peer fences from DRBD's fence-peer first).
     fn fence_delay_ticks(&self) -> u64 {
-        if self.cfg.preferred && !self.peer_was_active {
+        // The last heartbeat, fresh or not: was the peer active when it went silent?
+        let peer_was_active = self
+            .peer
+            .as_ref()
+            .is_some_and(|p| p.role == Role::Primary || p.active);
+        if self.cfg.preferred && !peer_was_active {
             0
         } else {
             self.cfg.fence_delay_ticks
