@@ -277,3 +277,42 @@ fn fencing_defaults_to_stonith_with_a_power_fence() {
     let config = Config::parse(&async_a, Path::new("x.toml")).unwrap();
     assert_eq!(config.fencing(), Fencing::ResourceOnly);
 }
+
+#[test]
+fn metrics_and_hooks_are_optional_and_checked() {
+    let text = format!(
+        "{EXAMPLE}\n[metrics]\nlisten = \"127.0.0.1:9942\"\n[hooks]\n\
+         command = [\"/usr/local/bin/tandem-alert\", \"--page\"]\n"
+    );
+    let config = Config::parse(&text, Path::new("x.toml")).unwrap();
+    let metrics = config.metrics.expect("[metrics]");
+    assert_eq!(metrics.listen.get_ref().to_string(), "127.0.0.1:9942");
+    let hooks = config.hooks.expect("[hooks]");
+    assert_eq!(*hooks.timeout_ms.get_ref(), 5_000, "the default");
+    assert!(Config::parse(EXAMPLE, Path::new("x.toml"))
+        .unwrap()
+        .metrics
+        .is_none());
+
+    let text = format!("{EXAMPLE}\n[metrics]\nlisten = \"localhost\"\n");
+    assert_eq!(
+        refusal(&text),
+        "/etc/tandem/tandem.toml:64:10: \"localhost\" is not an IP address with a port; write \
+         it as \"10.0.0.1:7789\" (IPv6: \"[fd00::1]:7789\")"
+    );
+    let text = format!("{EXAMPLE}\n[hooks]\ncommand = [\"tandem-alert\"]\ntimeout_ms = 0\n");
+    assert_eq!(
+        refusal(&text),
+        "/etc/tandem/tandem.toml:64:11: [hooks] command \"tandem-alert\" must be an absolute \
+         path (it is run without a shell or PATH lookup), e.g. \
+         \"/usr/local/bin/tandem-alert\"\n\
+         /etc/tandem/tandem.toml:65:14: [hooks] timeout_ms = 0 is outside 10..=60000; a hook \
+         is killed after it, so give it a few seconds (default 5000)"
+    );
+    let text = format!("{EXAMPLE}\n[hooks]\ncommand = []\n");
+    assert_eq!(
+        refusal(&text),
+        "/etc/tandem/tandem.toml:64:11: [hooks] command is empty; give the program and its \
+         arguments, e.g. command = [\"/usr/local/bin/tandem-alert\"], or remove [hooks]"
+    );
+}

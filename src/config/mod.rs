@@ -17,7 +17,8 @@ mod words;
 
 pub use error::{did_you_mean, ConfigError, Problem};
 pub use model::{
-    Address, Config, Drbd, Engine, Filesystem, Mysqld, Node, Timings, Vip, VipAddress,
+    Address, Config, Drbd, Engine, Filesystem, Hooks, Metrics, Mysqld, Node, Timings, Vip,
+    VipAddress,
 };
 pub use validate::NODE_COUNT;
 pub use words::{AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, Protocol, Storage};

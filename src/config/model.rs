@@ -38,6 +38,33 @@ pub struct Config {
     pub timings: Timings,
     #[serde(default)]
     pub engine: Engine,
+    /// The Prometheus endpoint; absent (the default) means no listener at all.
+    #[serde(default)]
+    pub metrics: Option<Metrics>,
+    /// The notification hook run on every decision and state change; absent means none.
+    #[serde(default)]
+    pub hooks: Option<Hooks>,
+}
+
+/// `[metrics]`: where `GET /metrics` is served.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// `host:port` to listen on, e.g. "127.0.0.1:9942": a loopback or management address,
+    /// since the endpoint has no authentication.
+    pub listen: Spanned<Address>,
+}
+
+/// `[hooks]`: a program told about each decision and state change, like a Pacemaker alert
+/// agent; it never delays the engine.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hooks {
+    /// The program and its arguments (argv, no shell), e.g. ["/usr/local/bin/page", "db"].
+    pub command: Spanned<Vec<String>>,
+    /// A run still going after this long is killed (and counted as failed).
+    #[serde(default = "default_hook_timeout_ms")]
+    pub timeout_ms: Spanned<u64>,
 }
 
 /// How the daemon runs and decides.
@@ -387,6 +414,9 @@ fn default_garp_count() -> Spanned<u32> {
 }
 fn default_garp_interval_ms() -> u64 {
     100
+}
+fn default_hook_timeout_ms() -> Spanned<u64> {
+    unplaced(5_000)
 }
 fn default_heartbeat_interval_ms() -> Spanned<u64> {
     unplaced(200)

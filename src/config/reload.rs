@@ -68,6 +68,8 @@ const RESTART_ONLY: &[RestartOnly] = &[
     ),
     ("[engine] control_socket", differs!(engine.control_socket)),
     ("[engine] state_dir", differs!(engine.state_dir)),
+    ("[metrics]", differs!(metrics)),
+    ("[hooks]", differs!(hooks)),
 ];
 
 /// Why a restart-only key is refused, in one sentence.

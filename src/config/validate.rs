@@ -16,6 +16,11 @@ pub const NODE_COUNT: usize = 2;
 /// Heartbeats lost before the peer counts as silent; fewer makes one dropped packet a failover.
 const MIN_HEARTBEATS_PER_TIMEOUT: u64 = 3;
 
+/// A hook needs time to fork and exec; under this every run would be killed.
+const MIN_HOOK_TIMEOUT_MS: u64 = 10;
+/// Hooks run one at a time: one slower than this holds back every later event.
+const MAX_HOOK_TIMEOUT_MS: u64 = 60_000;
+
 /// Collects every problem rather than stopping at the first: an operator fixes them in one go.
 pub struct Checker<'a> {
     loc: Locator<'a>,
@@ -43,8 +48,42 @@ impl<'a> Checker<'a> {
         self.paths(config);
         self.services(config);
         self.timings(config);
+        self.observability(config);
         self.problems.sort_by_key(|p| (p.line, p.column));
         self.problems
+    }
+
+    /// `[hooks]`: a runnable argv and a timeout that can be met.
+    fn observability(&mut self, config: &Config) {
+        let Some(hooks) = &config.hooks else { return };
+        let command = &hooks.command;
+        match command.get_ref().first() {
+            None => self.refuse(
+                command.span(),
+                "[hooks] command is empty; give the program and its arguments, \
+                 e.g. command = [\"/usr/local/bin/tandem-alert\"], or remove [hooks]"
+                    .to_string(),
+            ),
+            Some(program) if !std::path::Path::new(program).is_absolute() => self.refuse(
+                command.span(),
+                format!(
+                    "[hooks] command \"{program}\" must be an absolute path (it is run \
+                     without a shell or PATH lookup), e.g. \"/usr/local/bin/{program}\""
+                ),
+            ),
+            Some(_) => {}
+        }
+        let timeout = &hooks.timeout_ms;
+        if !(MIN_HOOK_TIMEOUT_MS..=MAX_HOOK_TIMEOUT_MS).contains(timeout.get_ref()) {
+            self.refuse(
+                timeout.span(),
+                format!(
+                    "[hooks] timeout_ms = {} is outside {MIN_HOOK_TIMEOUT_MS}..={MAX_HOOK_TIMEOUT_MS}; \
+                     a hook is killed after it, so give it a few seconds (default 5000)",
+                    timeout.get_ref()
+                ),
+            );
+        }
     }
 
     fn names(&mut self, config: &Config) {

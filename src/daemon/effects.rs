@@ -31,6 +31,8 @@ pub struct Effects {
     pub me: String,
     pub inputs: mpsc::Sender<Input>,
     pub mysqld: Arc<Mutex<Option<MysqldSlot>>>,
+    /// The last health check, for the metrics endpoint.
+    pub health: Arc<Mutex<crate::metrics::MysqldSample>>,
 }
 
 /// Either the child tandemd started, or one it adopted after a restart.
@@ -239,6 +241,12 @@ const HEALTH_INTERVAL_MS: u64 = 1_000;
 const HEALTH_FAILURES_BEFORE_HUNG: u32 = 3;
 
 impl Effects {
+    fn record_health(&self, up: bool, select_seconds: Option<f64>) {
+        if let Ok(mut sample) = self.health.lock() {
+            *sample = crate::metrics::MysqldSample { up, select_seconds };
+        }
+    }
+
     /// Checks the watched mysqld with `SELECT 1` forever; reports a hung server once per
     /// streak of failures.
     pub async fn health_monitor(self) {
@@ -249,9 +257,13 @@ impl Effects {
             let watched = self.mysqld.lock().map(|s| s.is_some()).unwrap_or(false);
             if !watched {
                 failures = 0;
+                self.record_health(false, None);
                 continue;
             }
-            match crate::exec::mysqld::health(&self.config.mysqld).await {
+            let started = std::time::Instant::now();
+            let checked = crate::exec::mysqld::health(&self.config.mysqld).await;
+            self.record_health(checked.is_ok(), Some(started.elapsed().as_secs_f64()));
+            match checked {
                 Ok(()) => failures = 0,
                 Err(error) => {
                     failures += 1;

@@ -12,6 +12,7 @@
 mod effects;
 mod error;
 pub mod log;
+mod observe;
 pub mod peer_link;
 mod reload;
 mod setup;
@@ -76,7 +77,7 @@ pub async fn run(config: Config, launch: Launch) -> Result<(), DaemonError> {
             _ = hangup.recv() => daemon.reload(),
             _ = ticker.tick() => daemon.on_tick(),
             _ = next_tick(&mut watchdog) => daemon.notify("WATCHDOG=1"),
-            Some(input) = daemon.inputs.recv() => daemon.core.step(input),
+            Some(input) = daemon.inputs.recv() => daemon.on_input(input),
             Some(message) = daemon.peer_in.recv() => daemon.core.step(Input::Peer(message)),
             Some(event) = recv_events(&mut daemon.events) => daemon.on_drbd(event),
             Some(envelope) = daemon.control.recv() => daemon.on_control(envelope),
@@ -139,6 +140,8 @@ pub(crate) struct Daemon {
     pub config_path: PathBuf,
     pub last_reload: Option<ReloadReport>,
     pub notify: Option<Notifier>,
+    /// Metrics snapshot and notification hooks.
+    pub observe: observe::Observer,
 }
 
 impl Daemon {
@@ -151,15 +154,40 @@ impl Daemon {
     fn on_tick(&mut self) {
         self.core.tick();
         let _ = self.peer_out.send(PeerMessage::Heartbeat(self.core.view()));
+        self.publish();
+    }
+
+    /// This node's role for hooks: DRBD's, or with shared-disk storage whether it holds the
+    /// mount (as in its heartbeat).
+    fn role(&self) -> String {
+        self.core.view().role.to_string()
+    }
+
+    fn publish(&self) {
+        let drbd = self.config.drbd.is_some().then_some(&self.drbd);
+        self.observe.publish(&self.core, drbd);
+    }
+
+    fn on_input(&mut self, input: Input) {
+        let role = self.role();
+        match &input {
+            Input::Health(health) => self.observe.health(health, &role),
+            Input::Done { step, result } => self.observe.step(step, result, &role),
+            _ => {}
+        }
+        self.core.step(input);
     }
 
     fn on_drbd(&mut self, message: Events2Message) {
         match message {
             Events2Message::Event(event) => {
-                for change in self.drbd.apply(&event) {
+                let changes = self.drbd.apply(&event);
+                for change in &changes {
                     tracing::info!(resource = %self.drbd.name, "DRBD {change}");
                 }
                 if self.drbd.initial_dump_done {
+                    let role = self.role();
+                    self.observe.drbd(&changes, &role);
                     self.core.step(Input::Drbd(setup::drbd_view(&self.drbd)));
                 }
             }
@@ -250,10 +278,16 @@ impl Daemon {
                 notify.status(&ready.reason);
             }
             self.last_reason = ready.reason.clone();
+            let role = self.role();
+            self.observe.decision(&ready.reason, &role);
         }
         self.core.advance(&ready);
+        let decided = !ready.actions.is_empty();
         for action in ready.actions {
             self.perform(action);
+        }
+        if decided {
+            self.publish();
         }
     }
 
@@ -277,6 +311,8 @@ impl Daemon {
             }
             Action::Journal(event) => {
                 tracing::info!(?event, "journal");
+                let role = self.role();
+                self.observe.journal(&event, &role);
                 if let Err(e) = self.journal.record(event) {
                     tracing::error!(error = %e, "cannot write the journal");
                 }

@@ -99,11 +99,16 @@ impl Daemon {
         adopt(&config, &mut core).await;
 
         let (inputs_tx, inputs) = mpsc::channel(INPUT_CHANNEL_CAPACITY);
+        let (peer_out, _) = tokio::sync::broadcast::channel(PEER_OUT_CAPACITY);
+        let link = super::peer_link::LinkConfig::from_config(&config, &me)?;
+        let link = super::peer_link::start(link, &peer_out).await?;
+        let observe = super::observe::Observer::start(&config, &core, link.paths).await?;
         let effects = Effects {
             config: config.clone(),
             me: me.to_string(),
             inputs: inputs_tx,
             mysqld: Arc::new(Mutex::new(None)),
+            health: observe.mysqld.clone(),
         };
         if core.view().active || AdoptedMysqld::find(&config.mysqld).ok().flatten().is_some() {
             // A running server is adopted into a watcher, exactly as after a start.
@@ -117,9 +122,6 @@ impl Daemon {
         let (control_tx, control) = mpsc::channel(CONTROL_CHANNEL_CAPACITY);
         tokio::spawn(crate::control::server::serve(listener, control_tx));
         let events = super::events2_command(&config).map(Events2Supervisor::spawn);
-        let (peer_out, _) = tokio::sync::broadcast::channel(PEER_OUT_CAPACITY);
-        let link = super::peer_link::LinkConfig::from_config(&config, &me)?;
-        let peer_in = super::peer_link::start(link, &peer_out).await?.incoming;
         tracing::info!(node = %me, cluster = %config.cluster.get_ref(), "tandemd started");
         Ok(Daemon {
             drbd: ResourceState::new(config.drbd_resource().unwrap_or_default()),
@@ -128,7 +130,7 @@ impl Daemon {
             journal,
             effects,
             inputs,
-            peer_in,
+            peer_in: link.incoming,
             peer_out,
             events,
             control,
@@ -139,6 +141,7 @@ impl Daemon {
             config_path: launch.config_path,
             last_reload: None,
             notify: launch.notify,
+            observe,
         })
     }
 }

@@ -24,7 +24,9 @@ use super::procfs::MinorStatus;
 use super::words::{ConnectionState, DiskState, ReplicationState, Role};
 
 mod change;
+mod stats;
 pub use change::Change;
+pub use stats::Statistics;
 
 /// What tandem knows about one DRBD resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +65,10 @@ pub struct ResourceState {
     pub initial_dump_done: bool,
     /// The last usermode helper DRBD called, e.g. `split-brain`, and its status once returned.
     pub last_helper: Option<HelperRun>,
+    /// I/O and network counters from `--statistics` (for the metrics endpoint); boxed, as
+    /// they are large and rarely read.
+    #[serde(default)]
+    pub statistics: Box<Statistics>,
 }
 
 /// One usermode helper invocation.
@@ -106,6 +112,7 @@ impl ResourceState {
             suspended: false,
             initial_dump_done: false,
             last_helper: None,
+            statistics: Box::default(),
         }
     }
 
@@ -185,6 +192,7 @@ impl ResourceState {
     }
 
     fn update(&mut self, event: &Event, changes: &mut Vec<Change>) {
+        self.statistics.absorb(event);
         match event.kind {
             ObjectKind::Resource => {
                 self.configured = true;

@@ -12,4 +12,5 @@ mod fixture;
 mod lab;
 mod mount;
 mod mysqld;
+mod observe;
 mod vip;

@@ -6,6 +6,7 @@ use crate::core::PeerMessage;
 use crate::peer::hello::Instance;
 use crate::peer::{handshake_client, Session};
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpSocket, TcpStream};
@@ -28,21 +29,35 @@ pub(super) fn source_for(own: &[SocketAddr], index: usize, peer: SocketAddr) -> 
         .filter(|ip| !ip.is_unspecified())
 }
 
-/// Dials `address` forever; returns when the loop stops sending (`out` is closed).
-pub(super) async fn dial(
-    address: SocketAddr,
-    source: Option<IpAddr>,
-    shared: Arc<Shared>,
-    out: broadcast::Sender<PeerMessage>,
-) {
+/// One path to the peer: its number in the config, the peer's address, the source to dial
+/// from.
+pub(super) struct Path {
+    pub index: usize,
+    pub address: SocketAddr,
+    pub source: Option<IpAddr>,
+}
+
+/// Dials the path forever; returns when the loop stops sending (`out` is closed).
+pub(super) async fn dial(path: Path, shared: Arc<Shared>, out: broadcast::Sender<PeerMessage>) {
+    let Path {
+        index,
+        address,
+        source,
+    } = path;
     let mut logged_down = false;
     let mut restarts = shared.peer_instance.subscribe();
     loop {
         match connect(address, source, &shared).await {
-            Ok(session) => {
+            Ok((session, socket)) => {
                 tracing::info!(%address, "peer link: outbound path up");
                 logged_down = false;
-                let ended = send_all(session, &out, &mut restarts).await;
+                let measure = Measure {
+                    paths: &shared.paths,
+                    index,
+                    socket,
+                };
+                let ended = send_all(session, &out, &mut restarts, &measure).await;
+                shared.paths.set(index, false, None);
                 match ended {
                     Ended::Closed => return,
                     Ended::Failed(error) => {
@@ -63,12 +78,13 @@ pub(super) async fn dial(
     }
 }
 
-/// Connects from `source` with the dead-peer socket options set, and authenticates.
+/// Connects from `source` with the dead-peer socket options set, and authenticates. Also
+/// returns a duplicate of the socket, to read its round-trip time while the session runs.
 async fn connect(
     address: SocketAddr,
     source: Option<IpAddr>,
     shared: &Shared,
-) -> Result<Session, String> {
+) -> Result<(Session, Option<OwnedFd>), String> {
     let link = &shared.link;
     let timeout = Duration::from_millis(link.handshake_timeout_ms);
     let socket = if address.is_ipv4() {
@@ -88,9 +104,28 @@ async fn connect(
         Ok(Err(e)) => return Err(e.to_string()),
         Err(_) => return Err("connect timed out".to_string()),
     };
-    handshake_client(stream, &link.key, &link.identity, timeout)
+    let socket = stream.as_fd().try_clone_to_owned().ok();
+    let session = handshake_client(stream, &link.key, &link.identity, timeout)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok((session, socket))
+}
+
+/// Where a session reports its path's health.
+struct Measure<'a> {
+    paths: &'a super::PathStats,
+    index: usize,
+    socket: Option<OwnedFd>,
+}
+
+impl Measure<'_> {
+    fn up(&self) {
+        let rtt = self
+            .socket
+            .as_ref()
+            .and_then(super::paths::round_trip_seconds);
+        self.paths.set(self.index, true, rtt);
+    }
 }
 
 /// Why a session stopped sending.
@@ -107,10 +142,12 @@ async fn send_all(
     mut session: Session,
     out: &broadcast::Sender<PeerMessage>,
     restarts: &mut watch::Receiver<Option<Instance>>,
+    measure: &Measure<'_>,
 ) -> Ended {
     let mut messages = out.subscribe();
     let connected_to = session.peer_instance();
     loop {
+        measure.up();
         let message = tokio::select! {
             message = messages.recv() => message,
             () = peer_restarted(restarts, connected_to) => return Ended::PeerRestarted,

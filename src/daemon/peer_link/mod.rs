@@ -13,10 +13,12 @@
 
 mod dial;
 mod listen;
+mod paths;
 mod refusals;
 mod socket;
 
 pub use listen::MAX_HANDSHAKING_CONNECTIONS;
+pub use paths::PathStats;
 pub use refusals::{Refusals, REFUSAL_LOG_INTERVAL_MS};
 
 use super::error::DaemonError;
@@ -99,6 +101,8 @@ pub struct Link {
     pub incoming: mpsc::Receiver<PeerMessage>,
     /// Refused inbound connections, by reason.
     pub refusals: Refusals,
+    /// Each outbound path's session and round-trip time (metrics).
+    pub paths: PathStats,
 }
 
 /// State the listeners and dialers share.
@@ -113,6 +117,7 @@ struct Shared {
     /// value they are not connected to means the peer restarted, and their session is stale.
     peer_instance: watch::Sender<Option<Instance>>,
     incoming: mpsc::Sender<PeerMessage>,
+    paths: PathStats,
 }
 
 /// Binds this node's peer addresses and starts the link.
@@ -149,6 +154,7 @@ pub fn serve(
     allowed_sources.sort();
     allowed_sources.dedup();
     let refusals = Refusals::default();
+    let paths = PathStats::new(&link.peer_addresses);
     let shared = Arc::new(Shared {
         link,
         allowed_sources,
@@ -156,13 +162,23 @@ pub fn serve(
         refusals: refusals.clone(),
         peer_instance: watch::Sender::new(None),
         incoming: incoming_tx,
+        paths: paths.clone(),
     });
     for listener in listeners {
         tokio::spawn(listen::listen(listener, shared.clone()));
     }
     for (index, &address) in shared.link.peer_addresses.iter().enumerate() {
         let source = dial::source_for(&shared.link.own_addresses, index, address);
-        tokio::spawn(dial::dial(address, source, shared.clone(), out.clone()));
+        let path = dial::Path {
+            index,
+            address,
+            source,
+        };
+        tokio::spawn(dial::dial(path, shared.clone(), out.clone()));
     }
-    Link { incoming, refusals }
+    Link {
+        incoming,
+        refusals,
+        paths,
+    }
 }
