@@ -189,3 +189,38 @@ fn check_explains_the_split_brain_policies() {
         ]
     );
 }
+
+/// With `--json`, a failure is one JSON error object on stdout, nothing on stderr, exit 1.
+#[test]
+fn json_errors_are_objects_on_stdout() {
+    let s = setup(&[(
+        "[timings]",
+        "[engine]\ncontrol_socket = \"/nonexistent/tandem.sock\"\n[timings]",
+    )]);
+    for args in [&["status", "--json"][..], &["history", "--json"]] {
+        let out = run(TANDEM, args, &s.config);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(value["error"]["kind"], "unreachable", "{value}");
+        let message = value["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("cannot reach tandemd at /nonexistent/tandem.sock: "),
+            "{message}"
+        );
+    }
+    // Without --json the same failure is a sentence on stderr.
+    let out = run(TANDEM, &["status"], &s.config);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("tandem: cannot reach tandemd"));
+    // A --json command failing elsewhere (here: DRBD's tools on a host without DRBD) too.
+    let out = run(TANDEM, &["drbd", "state", "--json"], &s.config);
+    assert_eq!(out.status.code(), Some(1));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["error"]["kind"], "failed", "{value}");
+}

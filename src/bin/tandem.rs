@@ -4,13 +4,21 @@ use anyhow::Context;
 use clap::Parser;
 use std::process::ExitCode;
 use tandem::cli::args::{Cli, Command, SplitBrainCommand};
+use tandem::cli::json::{ErrorJson, ErrorKind};
 use tandem::cli::ops;
 use tandem::core::Request;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = tandem::cli::json::wants_json(&cli.command);
     match run(cli) {
         Ok(code) => code,
+        Err(e) if json => {
+            // cli/json.rs: with --json, the error is a JSON object on stdout.
+            let error = ErrorJson::new(ErrorKind::Failed, format!("{e:#}"));
+            println!("{}", error.line());
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("tandem: {e:#}");
             ExitCode::FAILURE

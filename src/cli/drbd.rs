@@ -10,6 +10,7 @@
 //! 3
 //! ```
 
+use super::json::{ErrorJson, ErrorKind};
 use super::{drbd_state, drbd_watch, runtime, EXIT_FAILED, EXIT_OK, EXIT_REFUSED};
 use crate::config::{render, Config};
 use crate::exec::drbdadm::{DrbdError, Drbdadm};
@@ -116,6 +117,20 @@ fn state(resource: &str, minor: u32, json: bool) -> anyhow::Result<ExitCode> {
     match runtime()?.block_on(drbd_state::read(resource, minor)) {
         Ok(report) if json => println!("{}", serde_json::to_string(&report)?),
         Ok(report) => print!("{report}"),
+        Err(error) if json => {
+            // cli/json.rs: the error object on stdout; DRBD's refusal name leads the message.
+            let kind = match error.is_refusal() {
+                true => ErrorKind::Refused,
+                false => ErrorKind::Failed,
+            };
+            let message = format!("{}: {error}", error.name());
+            println!("{}", ErrorJson::new(kind, message).line());
+            return Ok(ExitCode::from(if error.is_refusal() {
+                EXIT_REFUSED
+            } else {
+                EXIT_FAILED
+            }));
+        }
         Err(error) => return Ok(report_error("state", &error)),
     }
     Ok(ExitCode::SUCCESS)

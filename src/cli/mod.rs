@@ -13,6 +13,7 @@ pub mod args;
 pub mod drbd;
 pub mod drbd_state;
 pub mod drbd_watch;
+pub mod json;
 pub mod ops;
 pub mod package_files;
 pub mod split_brain;

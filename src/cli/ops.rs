@@ -1,6 +1,7 @@
 //! The operator commands that talk to the local tandemd over the control socket: status,
 //! promote, demote, switchover, pause, resume, history, and `helper` for DRBD's handlers.
 
+use super::json::{ErrorJson, ErrorKind, StatusJson};
 use crate::config::Config;
 use crate::control::client::{request, ControlError};
 use crate::control::{ControlRequest, ControlResponse};
@@ -44,16 +45,52 @@ pub(crate) fn ask(
         .map_err(|e: ControlError| e.to_string())
 }
 
+/// Like [`ask`], with the failure's kind kept for `--json` (cli/json.rs).
+fn ask_json(
+    socket: &Path,
+    req: ControlRequest,
+    timeout_ms: u64,
+) -> Result<ControlResponse, ErrorJson> {
+    let runtime = runtime().map_err(|e| ErrorJson::new(ErrorKind::Failed, e))?;
+    match runtime.block_on(request(socket, &req, Duration::from_millis(timeout_ms))) {
+        Ok(ControlResponse::Error(message)) => Err(ErrorJson::new(ErrorKind::Daemon, message)),
+        Ok(response) => Ok(response),
+        Err(error) => Err(ErrorJson::new((&error).into(), error.to_string())),
+    }
+}
+
+/// Prints a `--json` command's document, or its error object, on stdout: exit 0 or 1.
+fn print_json(result: Result<String, ErrorJson>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            println!("{}", error.line());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ErrorJson> {
+    serde_json::to_string_pretty(value)
+        .map_err(|e| ErrorJson::new(ErrorKind::Failed, e.to_string()))
+}
+
+/// `tandem status [--json]`; `--json` prints cli/json.rs's [`StatusJson`].
 pub fn status(config_path: &Path, json: bool) -> Result<ExitCode, String> {
     let socket = socket_path(config_path);
+    if json {
+        let answer = ask_json(&socket, ControlRequest::Status, REQUEST_TIMEOUT_MS);
+        return Ok(print_json(answer.and_then(|response| match response {
+            ControlResponse::Status(status) => to_json(&StatusJson::new(&status)),
+            other => Err(ErrorJson::new(ErrorKind::Protocol, unexpected(other))),
+        })));
+    }
     match ask(&socket, ControlRequest::Status, REQUEST_TIMEOUT_MS)? {
         ControlResponse::Status(status) => {
-            if json {
-                let text = serde_json::to_string_pretty(&status).map_err(|e| e.to_string())?;
-                println!("{text}");
-            } else {
-                print!("{}", super::status_view::render(&status));
-            }
+            print!("{}", super::status_view::render(&status));
             Ok(ExitCode::SUCCESS)
         }
         other => Err(unexpected(other)),
@@ -138,27 +175,28 @@ fn wait_until_active(config_path: &Path, node: &str) -> Result<(), String> {
 /// `--json`, one JSON array of `{unix_ms, time, event, unwritten}` objects.
 pub fn history(config_path: &Path, limit: usize, json: bool) -> Result<ExitCode, String> {
     let socket = socket_path(config_path);
-    match ask(
-        &socket,
-        ControlRequest::History { limit },
-        REQUEST_TIMEOUT_MS,
-    )? {
-        ControlResponse::History(lines) if json => {
-            let records: Vec<serde_json::Value> = lines
-                .iter()
-                .map(|line| {
-                    serde_json::json!({
-                        "unix_ms": line.unix_ms,
-                        "time": format_unix_ms(line.unix_ms),
-                        "event": line.event,
-                        "unwritten": line.unwritten,
+    let req = ControlRequest::History { limit };
+    if json {
+        let answer = ask_json(&socket, req, REQUEST_TIMEOUT_MS);
+        return Ok(print_json(answer.and_then(|response| match response {
+            ControlResponse::History(lines) => {
+                let records: Vec<serde_json::Value> = lines
+                    .iter()
+                    .map(|line| {
+                        serde_json::json!({
+                            "unix_ms": line.unix_ms,
+                            "time": format_unix_ms(line.unix_ms),
+                            "event": line.event,
+                            "unwritten": line.unwritten,
+                        })
                     })
-                })
-                .collect();
-            let text = serde_json::to_string_pretty(&records).map_err(|e| e.to_string())?;
-            println!("{text}");
-            Ok(ExitCode::SUCCESS)
-        }
+                    .collect();
+                to_json(&records)
+            }
+            other => Err(ErrorJson::new(ErrorKind::Protocol, unexpected(other))),
+        })));
+    }
+    match ask(&socket, req, REQUEST_TIMEOUT_MS)? {
         ControlResponse::History(lines) => {
             for line in lines {
                 let unwritten = match line.unwritten {

@@ -78,7 +78,7 @@ pub(crate) fn serving(node: &LabNode, config: &std::path::Path) -> bool {
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     value["local"]["services"]
         .as_array()
-        .is_some_and(|s| !s.is_empty() && s.iter().all(|x| x[1] == true))
+        .is_some_and(|s| !s.is_empty() && s.iter().all(|x| x["up"] == true))
 }
 
 pub(crate) fn wait_for(lab: &Lab, what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {

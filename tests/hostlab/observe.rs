@@ -139,6 +139,15 @@ fn prometheus_scrapes_tandemd_and_hooks_see_a_switchover() {
     wait_for(&lab, "a to serve", Duration::from_secs(30), || {
         serving(&lab.a, &config)
     });
+    let status = crate::engine::status(&lab.a, &config);
+    assert_eq!(status["schema_version"], 1, "{status:#}");
+    assert_eq!(status["local"]["mode"], "Active", "{status:#}");
+    assert_eq!(status["local"]["active"], true, "{status:#}");
+    assert_eq!(
+        status["local"]["services"][0],
+        serde_json::json!({"name": "Primary", "up": true}),
+        "{status:#}"
+    );
     let mut prometheus = start_prometheus(&lab);
     wait_for(
         &lab,

@@ -7,7 +7,7 @@ use crate::files::engine_config_path;
 use crate::lab::{Lab, Node, MOUNTPOINT, NODES, RESOURCE};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use tandem::control::ClusterStatus;
+use tandem::cli::json::StatusJson;
 
 /// The lab config's VIP (files.rs), on `lan0`.
 pub const VIP: &str = "10.99.0.100";
@@ -122,7 +122,7 @@ impl Lab {
     }
 
     /// `tandem status --json` on `node`, if its tandemd answers.
-    pub fn cluster_status(&mut self, node: Node) -> Option<ClusterStatus> {
+    pub fn cluster_status(&mut self, node: Node) -> Option<StatusJson> {
         let output = self.tandem(node, "status --json");
         (output.code == 0)
             .then(|| serde_json::from_str(&output.stdout).ok())
@@ -132,14 +132,14 @@ impl Lab {
     /// Every layer (DRBD Primary, mount, mysqld, VIP) is up on `node`.
     pub fn serving(&mut self, node: Node) -> bool {
         self.cluster_status(node).is_some_and(|s| {
-            !s.local.services.is_empty() && s.local.services.iter().all(|(_, up)| *up)
+            !s.local.services.is_empty() && s.local.services.iter().all(|service| service.up)
         })
     }
 
     /// Nothing is up on `node`.
     pub fn standing_by(&mut self, node: Node) -> bool {
         self.cluster_status(node)
-            .is_some_and(|s| s.local.services.iter().all(|(_, up)| !*up))
+            .is_some_and(|s| s.local.services.iter().all(|service| !service.up))
     }
 
     /// Polls `done` until it holds, answering the guests' power-fence requests meanwhile.
