@@ -224,3 +224,42 @@ fn json_errors_are_objects_on_stdout() {
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(value["error"]["kind"], "failed", "{value}");
 }
+
+/// `promote --force` without a terminal needs `--yes`; `--yes` alone is not a thing.
+#[test]
+fn a_forced_promote_needs_confirmation() {
+    let s = setup(&[(
+        "[timings]",
+        "[engine]\ncontrol_socket = \"/nonexistent/tandem.sock\"\n[timings]",
+    )]);
+    let out = run(TANDEM, &["promote", "--force"], &s.config);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "tandem: promote --force needs confirmation; add --yes to confirm in a script (it \
+         skips the safety checks and can lose data)"
+    );
+    let out = run(TANDEM, &["promote", "--yes"], &s.config);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "clap refuses --yes without --force"
+    );
+    // With --yes it goes to the daemon (absent here).
+    let out = run(TANDEM, &["promote", "--force", "--yes"], &s.config);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach tandemd"));
+}
+
+/// `switchover --wait` waits as long as the config's mysqld timeouts allow, plus a margin.
+#[test]
+fn the_switchover_wait_follows_the_config() {
+    let s = setup(&[("start_timeout_ms = 120000", "start_timeout_ms = 50000")]);
+    let config = tandem::config::Config::load(&s.config).unwrap();
+    let expected = 50_000
+        + config.mysqld.stop_timeout_ms.get_ref()
+        + config.timings.peer_timeout_ms.get_ref()
+        + 30_000;
+    assert_eq!(tandem::cli::ops::wait_timeout_ms(&s.config), expected);
+    let missing = s.dir.path().join("missing.toml");
+    assert_eq!(tandem::cli::ops::wait_timeout_ms(&missing), 180_000);
+}

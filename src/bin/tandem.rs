@@ -45,9 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Drbd(command) => tandem::cli::drbd::run(command, &cli.config),
         Command::Status { json } => ops_result(ops::status(&cli.config, json)),
-        Command::Promote { force } => {
-            ops_result(ops::core_request(&cli.config, Request::Promote { force }))
-        }
+        Command::Promote { force, yes } => ops_result(ops::promote(&cli.config, force, yes)),
         Command::Demote => ops_result(ops::core_request(&cli.config, Request::Demote)),
         Command::Switchover { to, force, wait } => {
             ops_result(ops::switchover(&cli.config, &to, force, wait))

@@ -41,9 +41,13 @@ pub enum Command {
     /// Primary or the local disk is not UpToDate. Exit 3 when refused.
     Promote {
         /// Skip the safety checks: promote even a stale disk or over a peer that may be alive.
-        /// This can lose data; the reply says which.
+        /// This can lose data; the reply says which. On a terminal it asks first, naming what
+        /// it skips right now.
         #[arg(long)]
         force: bool,
+        /// Confirm --force without asking (for scripts; without a terminal --force needs it).
+        #[arg(long, requires = "force")]
+        yes: bool,
     },
     /// Stop serving here (VIP, mysqld, mount, DRBD Secondary) and hand over to the peer.
     Demote,

@@ -10,6 +10,7 @@
 //! Exit codes of the `tandem drbd` commands: [`EXIT_OK`], [`EXIT_FAILED`], [`EXIT_REFUSED`].
 
 pub mod args;
+pub mod confirm;
 pub mod drbd;
 pub mod drbd_state;
 pub mod drbd_watch;

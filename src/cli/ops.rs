@@ -15,8 +15,11 @@ use std::time::{Duration, Instant};
 const REQUEST_TIMEOUT_MS: u64 = 10_000;
 /// A fence-peer call waits for the peer's answer, bounded by the peer timeout.
 const HELPER_TIMEOUT_MS: u64 = 60_000;
-/// `switchover --wait` gives up after this long.
-const WAIT_TIMEOUT_MS: u64 = 180_000;
+/// `switchover --wait` gives up after the config's mysqld stop and start timeouts plus this
+/// margin (peer timeout, umount, mount, VIP, polling), or after [`WAIT_FALLBACK_TIMEOUT_MS`]
+/// when the config cannot be read.
+const WAIT_MARGIN_MS: u64 = 30_000;
+const WAIT_FALLBACK_TIMEOUT_MS: u64 = 180_000;
 const WAIT_POLL_MS: u64 = 200;
 
 /// Where the daemon listens: from the config, else the default.
@@ -113,6 +116,23 @@ pub fn core_request(config_path: &Path, req: Request) -> Result<ExitCode, String
     }
 }
 
+/// `tandem promote [--force [--yes]]`: a forced promote is confirmed first (cli/confirm.rs).
+pub fn promote(config_path: &Path, force: bool, yes: bool) -> Result<ExitCode, String> {
+    if force && !yes {
+        let socket = socket_path(config_path);
+        let status = match ask(&socket, ControlRequest::Status, REQUEST_TIMEOUT_MS) {
+            Ok(ControlResponse::Status(status)) => Some(status),
+            _ => None,
+        };
+        let risks = super::confirm::forced_promote_risks(status.as_deref());
+        if !super::confirm::confirm_forced_promote(&risks)? {
+            eprintln!("not promoting");
+            return Ok(ExitCode::from(3));
+        }
+    }
+    core_request(config_path, Request::Promote { force })
+}
+
 pub fn switchover(
     config_path: &Path,
     to: &str,
@@ -143,10 +163,26 @@ pub fn switchover(
     status(config_path, false)
 }
 
+/// How long a switchover may take with this config: stopping mysqld on one node, starting
+/// it on the other, and the rest.
+pub fn wait_timeout_ms(config_path: &Path) -> u64 {
+    match Config::load(config_path) {
+        Ok(config) => {
+            let mysqld = &config.mysqld;
+            mysqld.stop_timeout_ms.get_ref()
+                + mysqld.start_timeout_ms.get_ref()
+                + config.timings.peer_timeout_ms.get_ref()
+                + WAIT_MARGIN_MS
+        }
+        Err(_) => WAIT_FALLBACK_TIMEOUT_MS,
+    }
+}
+
 fn wait_until_active(config_path: &Path, node: &str) -> Result<(), String> {
     let socket = socket_path(config_path);
     let started = Instant::now();
-    while started.elapsed() < Duration::from_millis(WAIT_TIMEOUT_MS) {
+    let timeout_ms = wait_timeout_ms(config_path);
+    while started.elapsed() < Duration::from_millis(timeout_ms) {
         if let ControlResponse::Status(s) =
             ask(&socket, ControlRequest::Status, REQUEST_TIMEOUT_MS)?
         {
@@ -167,7 +203,8 @@ fn wait_until_active(config_path: &Path, node: &str) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(WAIT_POLL_MS));
     }
     Err(format!(
-        "{node} did not become active within {WAIT_TIMEOUT_MS} ms; see `tandem status`"
+        "{node} did not become active within {timeout_ms} ms (mysqld stop_timeout_ms + \
+         start_timeout_ms + peer_timeout_ms + {WAIT_MARGIN_MS} ms); see `tandem status`"
     ))
 }
 

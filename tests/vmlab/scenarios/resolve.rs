@@ -45,8 +45,11 @@ pub fn run(lab: &mut Lab) {
     );
     let a = lab.state(Node::A);
     assert!(!a.state.suspended, "resource-only never freezes I/O: {a:?}");
-    let forced = lab.tandem_ok(Node::B, "promote --force");
-    println!("    vm-b$ tandem promote --force\n      {}", forced.trim());
+    let forced = lab.tandem_ok(Node::B, "promote --force --yes");
+    println!(
+        "    vm-b$ tandem promote --force --yes\n      {}",
+        forced.trim()
+    );
     lab.wait_engine("vm-b to serve (forced)", TIMEOUT, |lab| {
         lab.serving(Node::B)
     });
