@@ -10,6 +10,8 @@
 //!   state model that turns events into old→new changes.
 //! - [`exec`]: the only code that touches the host: `drbdadm`/`drbdsetup` with timeouts and
 //!   typed errors, the supervised events2 child, and host probes used by `tandem check`.
+//! - [`metrics`]: the Prometheus metrics as a plain snapshot, rendered purely; the daemon
+//!   fills it, `exec::metrics_http` serves it, `exec::hook` runs the notification hook.
 //! - [`cli`]: the operator CLI's commands (`tandem drbd state|watch|primary|…`) as library code.
 //!
 //! # The driver loop (contract)

@@ -93,3 +93,24 @@ fn the_tick_length_and_drbd_need_a_restart() {
          length of the core's tick)"
     ));
 }
+
+#[test]
+fn metrics_and_hooks_need_a_restart() {
+    let new = format!(
+        "{EXAMPLE}\n[metrics]\nlisten = \"127.0.0.1:9942\"\n[hooks]\ncommand = [\"/bin/true\"]\n"
+    );
+    let reload = compare_texts(EXAMPLE, &new);
+    assert_eq!(
+        reload.refused,
+        [
+            "[metrics] changed but is not applied to a running tandemd; check the file with \
+             `tandem check`, then restart tandemd to apply it",
+            "[hooks] changed but is not applied to a running tandemd; check the file with \
+             `tandem check`, then restart tandemd to apply it",
+        ]
+    );
+    assert_eq!(
+        reload.config.metrics, None,
+        "the running config keeps its own"
+    );
+}
