@@ -158,16 +158,9 @@ impl Observer {
     /// DRBD state changes worth a hook: role, disks, connection, and the end of a resync.
     pub fn drbd(&mut self, changes: &[Change], role: &str) {
         for change in changes {
-            let name = match change {
-                Change::Replication { old, new } if old.is_syncing() && !new.is_syncing() => {
-                    "resync-done"
-                }
-                Change::Role { .. } | Change::PeerRole { .. } => "drbd-role",
-                Change::Disk { .. } | Change::PeerDisk { .. } => "drbd-disk",
-                Change::Connection { .. } => "drbd-connection",
-                _ => continue,
-            };
-            self.hook(name, change.to_string(), role, vec![]);
+            if let Some(name) = drbd_event(change) {
+                self.hook(name, change.to_string(), role, vec![]);
+            }
         }
     }
 
@@ -229,4 +222,42 @@ impl Observer {
 fn bump<'a>(counter: &mut u64, name: &'a str) -> &'a str {
     *counter += 1;
     name
+}
+
+/// The hook event a DRBD change is, if any (counters and progress are not events).
+fn drbd_event(change: &Change) -> Option<&'static str> {
+    match change {
+        Change::Replication { old, new } if old.is_syncing() && !new.is_syncing() => {
+            Some("resync-done")
+        }
+        Change::Role { .. } | Change::PeerRole { .. } => Some("drbd-role"),
+        Change::Disk { .. } | Change::PeerDisk { .. } => Some("drbd-disk"),
+        Change::Connection { .. } => Some("drbd-connection"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drbd::parse_line;
+
+    #[test]
+    fn the_end_of_a_resync_is_an_event_and_progress_is_not() {
+        let mut state = ResourceState::new("r0");
+        let mut events = Vec::new();
+        // events2 lines in the form drbd-utils 9 prints for DRBD 8.4: a resync that finishes.
+        for line in [
+            "exists peer-device name:r0 peer-node-id:0 conn-name:peer volume:0 \
+             replication:SyncTarget peer-disk:UpToDate out-of-sync:1024",
+            "change peer-device name:r0 peer-node-id:0 conn-name:peer volume:0 out-of-sync:512",
+            "change peer-device name:r0 peer-node-id:0 conn-name:peer volume:0 \
+             replication:Established out-of-sync:0",
+            "change device name:r0 volume:0 minor:0 disk:UpToDate",
+        ] {
+            let changes = state.apply(&parse_line(line).expect("parses"));
+            events.extend(changes.iter().filter_map(drbd_event));
+        }
+        assert_eq!(events, ["drbd-disk", "resync-done", "drbd-disk"]);
+    }
 }

@@ -55,7 +55,9 @@ pub fn render(snapshot: &Snapshot) -> Result<String, std::fmt::Error> {
     if let Some(drbd) = &snapshot.drbd {
         drbd_states(&mut builder, drbd);
         drbd_amounts(&mut builder, drbd);
+        drbd_counters(&mut builder, drbd);
     }
+    peer_paths(&mut builder, snapshot);
     tandem_state(&mut builder, snapshot);
     tandem_counters(&mut builder, snapshot);
     mysqld(&mut builder, &snapshot.node, &snapshot.mysqld);
@@ -168,6 +170,12 @@ fn drbd_amounts(b: &mut Builder, drbd: &ResourceState) {
             b.gauge(name, help, &[(resource(), value)]);
         }
     }
+}
+
+fn drbd_counters(b: &mut Builder, drbd: &ResourceState) {
+    let resource = || vec![("resource", drbd.name.clone())];
+    let kib_as_bytes = |kib: Option<u64>| kib.map(|kib| kib.saturating_mul(1024));
+    let stats = &drbd.statistics;
     let counters: [(&str, &str, Option<u64>); 6] = [
         (
             "drbd_read_bytes",
@@ -203,8 +211,7 @@ fn drbd_amounts(b: &mut Builder, drbd: &ResourceState) {
     }
 }
 
-fn tandem_state(b: &mut Builder, s: &Snapshot) {
-    let node = || vec![("node", s.node.clone())];
+fn peer_paths(b: &mut Builder, s: &Snapshot) {
     let path = |address: &str| {
         vec![
             ("node", s.node.clone()),
@@ -240,6 +247,10 @@ fn tandem_state(b: &mut Builder, s: &Snapshot) {
             flag(s.peer_heard),
         )],
     );
+}
+
+fn tandem_state(b: &mut Builder, s: &Snapshot) {
+    let node = || vec![("node", s.node.clone())];
     let decision = vec![
         ("node", s.node.clone()),
         ("mode", s.decision.mode.clone()),
