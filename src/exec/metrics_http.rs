@@ -268,6 +268,10 @@ mod tests {
             !text.contains("journal_size"),
             "no journal file, no series: {text}"
         );
+        let openmetrics = b"GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n\r\n";
+        let text = exchange(openmetrics.to_vec()).await;
+        assert!(text.contains("application/openmetrics-text"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
         let huge = [
             b"GET /metrics HTTP/1.1\r\nX: ".to_vec(),
             vec![b'a'; MAX_REQUEST_BYTES],
@@ -277,6 +281,32 @@ mod tests {
         assert!(
             text.is_empty() || text.starts_with("HTTP/1.1 400"),
             "{text}"
+        );
+
+        // Past MAX_CONNECTIONS idle clients, the next connection is closed at once.
+        let mut idle = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            idle.push(TcpStream::connect(address).await.expect("connect"));
+        }
+        // Each idle connection is accepted (its permit taken) before the next is judged.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut refused = TcpStream::connect(address).await.expect("connect");
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(
+            Duration::from_millis(REQUEST_TIMEOUT_MS / 2),
+            refused.read_to_end(&mut rest),
+        )
+        .await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "not closed at once: {read:?}"
+        );
+        drop(idle);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let text = exchange(b"GET /metrics HTTP/1.1\r\n\r\n".to_vec()).await;
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\n"),
+            "served again: {text}"
         );
     }
 }
