@@ -28,4 +28,5 @@ pub mod core;
 pub mod daemon;
 pub mod drbd;
 pub mod exec;
+pub mod init;
 pub mod peer;

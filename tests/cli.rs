@@ -54,7 +54,13 @@ fn help_lists_the_commands() {
     let out = Command::new(TANDEM).arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = stdout(&out);
-    for word in ["check", "drbd", "--config", "/etc/tandem/tandem.toml"] {
+    for word in [
+        "check",
+        "init",
+        "drbd",
+        "--config",
+        "/etc/tandem/tandem.toml",
+    ] {
         assert!(text.contains(word), "{word} not in {text}");
     }
     let out = Command::new(TANDEMD).arg("--help").output().unwrap();
@@ -188,4 +194,44 @@ fn check_explains_the_split_brain_policies() {
              reconnect, even if it was the one the application wrote to during the split",
         ]
     );
+}
+
+/// `tandem init` changes the host, so here only its refusals before the first step: a host
+/// that is none of the nodes, and flags that only the initial primary takes. The steps run
+/// in the VM lab (tests/vmlab/scenarios/install.rs).
+#[test]
+fn init_refuses_a_host_that_is_not_a_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tandem.toml");
+    let me = host::node_name().unwrap();
+    assert!(
+        me != "db-a" && me != "db-b",
+        "this host is named like the example's nodes"
+    );
+    std::fs::write(&config, EXAMPLE).unwrap();
+    let out = run(TANDEM, &["init"], &config);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(
+        stdout(&out).contains(&format!(
+            "this host \"{me}\" is none of the nodes (db-a, db-b)"
+        )),
+        "{out:?}"
+    );
+    let out = run(TANDEM, &["init", "--skip-initial-sync"], &config);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--initial-primary"));
+    let help = Command::new(TANDEM)
+        .args(["init", "--help"])
+        .output()
+        .unwrap();
+    let help = stdout(&help);
+    for flag in [
+        "--key-from",
+        "--initial-primary",
+        "--skip-initial-sync",
+        "--force-data",
+        "--move-datadir",
+    ] {
+        assert!(help.contains(flag), "{flag} not in {help}");
+    }
 }
