@@ -42,9 +42,9 @@ impl Init<'_> {
         if !self.options.initial_primary {
             for (what, why) in STEPS {
                 let skipped = Outcome::Skipped(format!(
-                    "not the initial primary: {} runs `tandem init --initial-primary` (its \
-                     data, or a new datadir, reaches this node through DRBD)",
-                    self.peer
+                    "only with --initial-primary, on ONE node once {} and {} are up (the \
+                     other node receives its data through DRBD)",
+                    self.me, self.peer
                 ));
                 self.report(what, why, &skipped);
             }
@@ -162,16 +162,16 @@ impl Init<'_> {
             Ok(MountOutcome::AlreadyMounted) => {}
             Err(e) => return Outcome::Failed(e.to_string()),
         }
-        let datadir = self.config.mysqld.datadir.get_ref().clone();
-        let user = self.config.mysqld.user.clone();
+        let mysqld = &self.config.mysqld;
+        let datadir = mysqld.datadir.get_ref().clone();
         let facts = datadir_facts(&datadir, self.options.move_datadir.as_deref());
         let what = datadir.display();
         match plan::datadir(&facts) {
             Verdict::Do(Action::MoveDatadir(from)) => move_datadir(&from, &datadir).await,
-            Verdict::Do(_) => match mariadb_install_db::install(&user, &datadir).await {
+            Verdict::Do(_) => match mariadb_install_db::install(mysqld).await {
                 Ok(()) => Outcome::Done(format!(
                     "`mariadb-install-db {}`: a new datadir at {what}",
-                    mariadb_install_db::args(&user, &datadir).join(" ")
+                    mariadb_install_db::args(mysqld).join(" ")
                 )),
                 Err(e) => Outcome::Failed(e.to_string()),
             },

@@ -71,10 +71,14 @@ impl Init<'_> {
         let path = self.config.peer_key_file.clone();
         let existing = host::file_mode_and_size(&path).ok();
         let key_from = self.options.key_from.clone();
-        let same_as_key_from = match (&key_from, existing) {
-            (Some(from), Some(_)) => std::fs::read(from).ok() == std::fs::read(&path).ok(),
-            _ => false,
+        let from_bytes = match &key_from {
+            Some(from) => match std::fs::read(from) {
+                Ok(bytes) => Some(bytes),
+                Err(e) => return Outcome::Failed(format!("cannot read {}: {e}", from.display())),
+            },
+            None => None,
         };
+        let same_as_key_from = existing.is_some() && from_bytes == std::fs::read(&path).ok();
         let facts = plan::KeyFacts {
             existing,
             key_from,
@@ -90,9 +94,10 @@ impl Init<'_> {
                     key = path.display()
                 )
             }),
-            Verdict::Do(Action::CopyKey(from)) => std::fs::read(&from)
-                .and_then(|bytes| write_private(&path, &bytes))
-                .map(|()| format!("copied from {}, mode 0600", from.display())),
+            Verdict::Do(Action::CopyKey(from)) => {
+                write_private(&path, from_bytes.as_deref().unwrap_or_default())
+                    .map(|()| format!("copied from {}, mode 0600", from.display()))
+            }
             Verdict::Do(_) => std::fs::set_permissions(&path, PermissionsExt::from_mode(0o600))
                 .map(|()| "mode set to 0600 (it was readable by others)".to_string()),
             other => return verdict_outcome(other),
