@@ -162,6 +162,24 @@ mod tests {
         );
     }
 
+    /// `cp -a` and the verification on a real tree (a file, a subdirectory, modes).
+    #[tokio::test]
+    async fn copies_and_verifies_a_real_tree() {
+        use std::os::unix::fs::PermissionsExt;
+        let from = tempfile::tempdir().expect("tempdir");
+        let to = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(from.path().join("mysql")).expect("mkdir");
+        let file = from.path().join("mysql/user.MAD");
+        std::fs::write(&file, vec![1u8; 5000]).expect("write");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        let count = copy_and_verify(from.path(), to.path()).await.expect("copy");
+        assert_eq!(count, 3);
+        let copied = std::fs::metadata(to.path().join("mysql/user.MAD")).expect("copied");
+        assert_eq!(copied.permissions().mode() & 0o777, 0o640);
+        std::fs::write(to.path().join("mysql/user.MAD"), b"x").expect("damage");
+        assert!(first_difference(&tree(from.path()).unwrap(), &tree(to.path()).unwrap()).is_some());
+    }
+
     #[test]
     fn walks_a_real_tree() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -87,9 +87,9 @@ impl Init<'_> {
         let result = match plan::peer_key(&facts) {
             Verdict::Do(Action::GenerateKey) => generate_key(&path).map(|()| {
                 format!(
-                    "generated {GENERATED_KEY_BYTES} random bytes, mode 0600; copy this file to \
-                     {peer} (e.g. `scp -p {key} {peer}:{key}`) or run `tandem init --key-from \
-                     FILE` there",
+                    "generated {GENERATED_KEY_BYTES} random bytes, mode 0600; {peer} needs the \
+                     same: `scp -p {key} root@{peer}:/tmp/peer.key`, then `tandem init \
+                     --key-from /tmp/peer.key` there",
                     peer = self.peer,
                     key = path.display()
                 )

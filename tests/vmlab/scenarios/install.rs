@@ -214,11 +214,7 @@ pub fn run(lab: &mut Lab) {
     }
     // Idempotent: run again, every step is already done or skipped; only the check runs.
     let again = run_block(lab, "init-second", "db-b", &dir, 0);
-    let acted: Vec<&str> = again
-        .lines()
-        .filter(|l| l.contains("): done:") && !l.contains("tandem check"))
-        .collect();
-    assert!(acted.is_empty(), "a second init acted: {acted:?}\n{again}");
+    assert_no_step_acted(&again);
     start_and_switch_over(lab, &dir);
 }
 
@@ -274,4 +270,25 @@ fn start_and_switch_over(lab: &mut Lab, dir: &Path) {
         "mariadb --socket=/run/mysqld/mysqld.sock -N -B -e 'SELECT id FROM install.t'",
     );
     assert_eq!(row.trim(), "42", "the row written on vm-a, read on vm-b");
+    // On the live active node, init finds everything done, and its check reaches the peer's
+    // tandemd and authenticates, without disturbing the cluster.
+    let live = lab.sh(Node::B, "tandem init");
+    assert_no_step_acted(&live);
+    assert!(
+        live.contains("✓ peer link to vm-a at 10.99.0.1:7800 answers and authenticates"),
+        "{live}"
+    );
+    assert!(lab.serving(Node::B) && lab.standing_by(Node::A));
+}
+
+/// Every step of a repeated `tandem init` is already done or skipped; only the check runs.
+fn assert_no_step_acted(output: &str) {
+    let acted: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains("): done:") && !l.contains("tandem check"))
+        .collect();
+    assert!(
+        acted.is_empty(),
+        "a repeated init acted: {acted:?}\n{output}"
+    );
 }
