@@ -194,7 +194,9 @@ impl Init<'_> {
                     .into(),
             ),
             Ok((Role::Primary, _)) => match self.drbdadm.secondary().await {
-                Ok(()) => Outcome::Done("unmounted, `drbdadm secondary`".into()),
+                Ok(()) => Outcome::Done(
+                    "unmounted, `drbdadm secondary` (it was Secondary before this run)".into(),
+                ),
                 Err(e) => Outcome::Failed(e.to_string()),
             },
             Ok(_) => Outcome::AlreadyDone("this node is Secondary".into()),
