@@ -1,7 +1,16 @@
 //! `tandem check` / `tandemd --check`: is this host ready to run tandem with this config?
 //! Each check yields one ✓/✗ line; any ✗ makes the command exit non-zero. A `!` line is a
 //! risk the operator chose (an automatic split-brain policy that can discard writes): it is
-//! explained, and does not fail the check.
+//! explained, and does not fail the check; so is a peer whose tandemd does not answer yet.
+//!
+//! Beyond the config: the installed DRBD handler shim and the tandem binary it runs, the
+//! installed resource file against the render, the running DRBD options against the config
+//! (while the resource is up), and the peer link on each path (connect and authenticate).
+
+mod install;
+mod peer;
+
+pub use install::{parse_show, shim_binary, RunningOptions};
 
 use crate::config::{render, Config, ConfigError};
 use crate::exec::{drbdadm::Drbdadm, host};
@@ -120,6 +129,12 @@ pub async fn run(config_path: &Path) -> Vec<CheckLine> {
     lines.extend(program_checks(&config));
     lines.push(interface_check(&config));
     lines.push(peer_key_check(&config));
+    lines.extend(install::helper_lines(&config));
+    lines.extend(install::resource_file_line(&config, config_path));
+    lines.extend(install::running_options_line(&config).await);
+    if let Some(me) = &this_node {
+        lines.extend(peer::lines(&config, me).await);
+    }
     lines
 }
 

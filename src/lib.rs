@@ -30,5 +30,6 @@ pub mod core;
 pub mod daemon;
 pub mod drbd;
 pub mod exec;
+pub mod init;
 pub mod metrics;
 pub mod peer;

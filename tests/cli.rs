@@ -16,7 +16,9 @@ struct Setup {
 }
 
 /// The example config, made to fit this host: node db-a is this host, the VIP interface is
-/// `lo` (only looked at, never changed), and a private peer key exists.
+/// `lo` (only looked at, never changed), a private peer key exists, the handler shim is the
+/// repository's, and both nodes' peer-link addresses are on loopback (the peer-link check
+/// dials them; nothing listens there, so it reports a `!`).
 fn setup(edits: &[(&str, &str)]) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("peer.key");
@@ -26,7 +28,22 @@ fn setup(edits: &[(&str, &str)]) -> Setup {
     let mut text = EXAMPLE
         .replacen("name = \"db-a\"", &format!("name = \"{me}\""), 1)
         .replacen("/etc/tandem/peer.key", &key.display().to_string(), 1)
-        .replacen("interface = \"eth0\"", "interface = \"lo\"", 1);
+        .replacen("interface = \"eth0\"", "interface = \"lo\"", 1)
+        .replacen(
+            "\"10.0.0.1:7800\", \"192.168.10.1:7800\"",
+            "\"127.0.0.1:17800\", \"127.0.0.1:17801\"",
+            1,
+        )
+        .replacen(
+            "\"10.0.0.2:7800\", \"192.168.10.2:7800\"",
+            "\"127.0.0.1:17802\", \"127.0.0.1:17803\"",
+            1,
+        )
+        .replacen(
+            "/usr/lib/tandem/kernel-helpers",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/kernel-helpers"),
+            1,
+        );
     for (from, to) in edits {
         assert!(text.contains(from), "no {from:?}");
         text = text.replacen(from, to, 1);
@@ -54,11 +71,46 @@ fn help_lists_the_commands() {
     let out = Command::new(TANDEM).arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = stdout(&out);
-    for word in ["check", "drbd", "--config", "/etc/tandem/tandem.toml"] {
+    for word in [
+        "check",
+        "init",
+        "drbd",
+        "--config",
+        "/etc/tandem/tandem.toml",
+    ] {
         assert!(text.contains(word), "{word} not in {text}");
     }
     let out = Command::new(TANDEMD).arg("--help").output().unwrap();
     assert!(stdout(&out).contains("--check"));
+}
+
+/// The ✗ lines of `tandem check` that only an installed node passes: /usr/sbin/tandem (the
+/// binary the shim runs) and /etc/drbd.d/r0.res equal to the render. This build host has
+/// neither, unless someone installed tandem here.
+fn not_installed_here(config: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    if !Path::new("/usr/sbin/tandem").exists() {
+        lines.push(
+            "✗ the shim runs /usr/sbin/tandem, which is missing or not executable; install the \
+             tandem package (it puts tandem there)"
+                .to_string(),
+        );
+    }
+    let installed = std::fs::read_to_string("/etc/drbd.d/r0.res").ok();
+    let rendered = stdout(&run(TANDEM, &["drbd", "render"], config));
+    if installed.as_deref() != Some(rendered.as_str()) {
+        lines.push(match installed {
+            None => "✗ DRBD resource file /etc/drbd.d/r0.res cannot be read (No such file or \
+                     directory (os error 2)); run `tandem init` (or `tandem drbd render > \
+                     /etc/drbd.d/r0.res`)"
+                .to_string(),
+            Some(_) => "✗ DRBD resource file /etc/drbd.d/r0.res differs from `tandem drbd \
+                        render`, so drbdadm does not run what the config says; run `tandem \
+                        init` to install the render, then `drbdadm adjust r0` applies it"
+                .to_string(),
+        });
+    }
+    lines
 }
 
 #[test]
@@ -66,7 +118,10 @@ fn check_passes_on_a_ready_host() {
     let s = setup(&[]);
     let out = run(TANDEM, &["check"], &s.config);
     let text = stdout(&out);
-    assert!(out.status.success(), "{text}");
+    let expected_failures = not_installed_here(&s.config);
+    let failures: Vec<&str> = text.lines().filter(|l| l.starts_with('✗')).collect();
+    assert_eq!(failures, expected_failures, "{text}");
+    assert_eq!(out.status.success(), expected_failures.is_empty(), "{text}");
     let me = host::node_name().unwrap();
     let first: Vec<&str> = text.lines().take(4).collect();
     assert_eq!(
@@ -85,13 +140,28 @@ fn check_passes_on_a_ready_host() {
     );
     assert!(text.contains("✓ VIP interface lo exists"), "{text}");
     assert!(
+        text.contains(&format!(
+            "✓ DRBD handler shim {}/kernel-helpers/tandem-kernel-helper is installed and \
+             executable",
+            env!("CARGO_MANIFEST_DIR")
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "! peer link to db-b at 127.0.0.1:17802 does not answer (Connection refused (os \
+             error 111)): expected until tandemd runs there; otherwise start it there and let \
+             TCP port 17802 through the firewall from this node"
+        ),
+        "{text}"
+    );
+    assert!(
         text.contains("✓ DRBD fencing resource-only: a peer is outdated over the peer link"),
         "{text}"
     );
-    assert!(!text.contains('✗'), "{text}");
     // The daemon side gives the same report.
     let daemon = run(TANDEMD, &["--check"], &s.config);
-    assert!(daemon.status.success());
+    assert_eq!(daemon.status.code(), out.status.code());
     assert_eq!(stdout(&daemon), text);
 }
 
@@ -106,20 +176,26 @@ fn check_fails_loudly_on_each_problem() {
     let out = run(TANDEM, &["check"], &s.config);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    let failures: Vec<&str> = text.lines().filter(|l| l.starts_with('✗')).collect();
-    assert_eq!(
-        failures,
-        [
-            "✗ mysqld program \"/nonexistent/mariadbd\" is not installed or not executable; \
+    let failures: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with('✗'))
+        .map(str::to_string)
+        .collect();
+    let expected: Vec<String> = [
+        "✗ mysqld program \"/nonexistent/mariadbd\" is not installed or not executable; \
              install it or fix the path in the config",
-            "✗ VIP interface \"lan0\" does not exist on this host; set [vip] interface to the \
+        "✗ VIP interface \"lan0\" does not exist on this host; set [vip] interface to the \
              interface on the clients' network (see `ip link`)",
-            &format!(
-                "✗ peer key {0} has mode 0644; run `chmod 600 {0}`",
-                key.display()
-            ),
-        ]
-    );
+        &format!(
+            "✗ peer key {0} has mode 0644; run `chmod 600 {0}`",
+            key.display()
+        ),
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .chain(not_installed_here(&s.config))
+    .collect();
+    assert_eq!(failures, expected, "{text}");
 }
 
 #[test]
@@ -176,8 +252,16 @@ fn check_explains_the_split_brain_policies() {
     ]);
     let out = run(TANDEM, &["check"], &s.config);
     let text = stdout(&out);
-    assert!(out.status.success(), "a risk is not a failure: {text}");
-    let risks: Vec<&str> = text.lines().filter(|l| l.starts_with('!')).collect();
+    let installed = not_installed_here(&s.config).is_empty();
+    assert_eq!(
+        out.status.success(),
+        installed,
+        "a risk is not a failure: {text}"
+    );
+    let risks: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with('!') && !l.starts_with("! peer link"))
+        .collect();
     assert_eq!(
         risks,
         [
@@ -262,4 +346,44 @@ fn the_switchover_wait_follows_the_config() {
     assert_eq!(tandem::cli::ops::wait_timeout_ms(&s.config), expected);
     let missing = s.dir.path().join("missing.toml");
     assert_eq!(tandem::cli::ops::wait_timeout_ms(&missing), 180_000);
+}
+
+/// `tandem init` changes the host, so here only its refusals before the first step: a host
+/// that is none of the nodes, and flags that only the initial primary takes. The steps run
+/// in the VM lab (tests/vmlab/scenarios/install.rs).
+#[test]
+fn init_refuses_a_host_that_is_not_a_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tandem.toml");
+    let me = host::node_name().unwrap();
+    assert!(
+        me != "db-a" && me != "db-b",
+        "this host is named like the example's nodes"
+    );
+    std::fs::write(&config, EXAMPLE).unwrap();
+    let out = run(TANDEM, &["init"], &config);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(
+        stdout(&out).contains(&format!(
+            "this host \"{me}\" is none of the nodes (db-a, db-b)"
+        )),
+        "{out:?}"
+    );
+    let out = run(TANDEM, &["init", "--skip-initial-sync"], &config);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--initial-primary"));
+    let help = Command::new(TANDEM)
+        .args(["init", "--help"])
+        .output()
+        .unwrap();
+    let help = stdout(&help);
+    for flag in [
+        "--key-from",
+        "--initial-primary",
+        "--skip-initial-sync",
+        "--force-data",
+        "--move-datadir",
+    ] {
+        assert!(help.contains(flag), "{flag} not in {help}");
+    }
 }

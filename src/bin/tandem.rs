@@ -43,6 +43,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Init {
+            key_from,
+            initial_primary,
+            skip_initial_sync,
+            force_data,
+            move_datadir,
+        } => {
+            let options = tandem::init::Options {
+                key_from,
+                initial_primary,
+                skip_initial_sync,
+                force_data,
+                move_datadir,
+            };
+            init(&cli.config, &options)
+        }
         Command::Drbd(command) => tandem::cli::drbd::run(command, &cli.config),
         Command::Status { json } => ops_result(ops::status(&cli.config, json)),
         Command::Promote { force, yes } => ops_result(ops::promote(&cli.config, force, yes)),
@@ -76,6 +92,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn init(
+    config_path: &std::path::Path,
+    options: &tandem::init::Options,
+) -> anyhow::Result<ExitCode> {
+    let config = tandem::config::Config::load(config_path)?;
+    let me = tandem::exec::host::node_name().context("cannot read this host's name (uname)")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let mut stdout = std::io::stdout();
+    let ending = runtime.block_on(tandem::init::run(
+        &config,
+        config_path,
+        &me,
+        options,
+        &mut stdout,
+    ));
+    Ok(match ending {
+        tandem::init::Ending::Ok => ExitCode::SUCCESS,
+        tandem::init::Ending::Failed => ExitCode::from(tandem::cli::EXIT_FAILED),
+        tandem::init::Ending::Refused => ExitCode::from(tandem::cli::EXIT_REFUSED),
+    })
 }
 
 fn ops_result(result: Result<ExitCode, String>) -> anyhow::Result<ExitCode> {

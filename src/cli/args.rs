@@ -25,6 +25,34 @@ pub enum Command {
     /// `drbdadm dump`, look for the needed programs, the VIP interface and the peer key.
     /// Prints ✓/✗ lines; exits 1 on any ✗.
     Check,
+    /// Bootstrap this node, idempotently, one line per step (what, why, done / already done /
+    /// skipped because): the peer key, /etc/drbd.d/RESOURCE.res, the distribution's mariadb
+    /// service disabled, DRBD metadata (never over a disk holding data unless --force-data
+    /// names it), the resource up; with --initial-primary also the initial sync (or its skip),
+    /// the filesystem and the MariaDB datadir; then `tandem check`. Exit 0 ready, 1 failed,
+    /// 3 refused (the line says why and how to go on).
+    Init {
+        /// Install the peer key from FILE (a copy of the other node's /etc/tandem/peer.key)
+        /// instead of generating one.
+        #[arg(long, value_name = "FILE")]
+        key_from: Option<PathBuf>,
+        /// This node provides the data: it runs the initial sync (or its skip), makes the
+        /// filesystem and the datadir. On ONE node only, after `tandem init` on the other.
+        #[arg(long)]
+        initial_primary: bool,
+        /// Both backing disks are blank: declare them in sync instead of copying every block
+        /// (`drbdadm -- --clear-bitmap new-current-uuid`). Needs both nodes connected.
+        #[arg(long, requires = "initial_primary")]
+        skip_initial_sync: bool,
+        /// The backing disk holds a filesystem or partition table that may be destroyed:
+        /// DEVICE must name this node's backing disk exactly.
+        #[arg(long, value_name = "DEVICE")]
+        force_data: Option<PathBuf>,
+        /// Copy an existing MariaDB datadir (e.g. /var/lib/mysql, server stopped) onto the
+        /// DRBD filesystem instead of creating a new one; the copy is verified.
+        #[arg(long, value_name = "DIR", requires = "initial_primary")]
+        move_datadir: Option<PathBuf>,
+    },
     /// DRBD commands: render the resource file, show or follow its state through tandem's
     /// model, and verified drbdadm actions. Exit codes: 0 done, 1 failed, 3 refused by DRBD
     /// (the refusal's name follows `refused:` on stderr, e.g. `PeerIsPrimary`).

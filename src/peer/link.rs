@@ -96,6 +96,48 @@ pub async fn handshake_client(
     ))
 }
 
+/// The client's half of the handshake up to the server's HELLO, and no CONFIRM: proves that
+/// the server holds the key and accepts this node's cluster and names, without opening a
+/// session (which would announce a new instance and make the peer re-dial). The server counts
+/// the missing CONFIRM as one refused handshake. For `tandem check`.
+pub async fn probe_server(
+    stream: TcpStream,
+    key: &PeerKey,
+    identity: &Identity,
+    timeout: Duration,
+) -> Result<(), LinkError> {
+    let (mut reader, mut writer) = split(stream);
+    let client_nonce = fresh_nonce().map_err(LinkError::Random)?;
+    let hello = hello_payload(client_nonce, identity)?;
+    let bytes = frame::seal(
+        key,
+        &SessionId::PRE_SESSION,
+        Direction::ClientToServer,
+        FrameKind::Hello,
+        0,
+        &hello,
+    )
+    .map_err(LinkError::frame(HANDSHAKE))?;
+    writer.write(&bytes, timeout, HANDSHAKE).await?;
+    let reply = reader.next_frame(timeout, HANDSHAKE).await?;
+    let raw = frame::split(&reply).map_err(LinkError::frame(HANDSHAKE))?;
+    let server_hello = Hello::decode(raw.payload()).map_err(LinkError::BadHello)?;
+    let session = SessionId::derive(
+        key,
+        (&client_nonce, &identity.own_name),
+        (&server_hello.nonce, &server_hello.sender),
+    );
+    check_frame(
+        &raw,
+        key,
+        &session,
+        Direction::ServerToClient,
+        FrameKind::Hello,
+        0,
+    )?;
+    check_identity(identity, server_hello)
+}
+
 /// Accepts as the server: checks the client's HELLO, answers with its own, waits for CONFIRM.
 /// On any error the stream is dropped (closed) without a word; see the module documentation.
 pub async fn handshake_server(

@@ -421,3 +421,29 @@ async fn handshake_oversize_length_is_refused() {
         }
     );
 }
+
+/// `tandem check`'s probe: the server's HELLO proves key, cluster and names; no session is
+/// opened (the server sees no CONFIRM and drops the connection).
+#[tokio::test]
+async fn check_probe_authenticates_without_opening_a_session() {
+    use tandem::peer::link::probe_server;
+    for (client_key, cluster, ok) in [
+        (key(), CLUSTER, true),
+        (other_key(), CLUSTER, false),
+        (key(), "other", false),
+    ] {
+        let (listener, addr) = bind().await;
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.expect("accept");
+            handshake_server(stream, &key(), &as_b(), TIMEOUT).await
+        });
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let probed = probe_server(stream, &client_key, &identity(cluster, A, B), TIMEOUT).await;
+        assert_eq!(probed.is_ok(), ok, "{cluster}: {probed:?}");
+        let served = server.await.expect("join");
+        assert!(
+            served.is_err(),
+            "the server must not get a session from a probe"
+        );
+    }
+}

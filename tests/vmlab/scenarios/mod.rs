@@ -8,6 +8,8 @@
 mod bring_up;
 mod engine;
 mod fence_codes;
+mod init;
+mod install;
 mod link;
 mod mariadb;
 mod power;
@@ -147,6 +149,17 @@ pub const ALL: &[Scenario] = &[
         name: "engine_split_brain_detected_and_resolved_keeping_a_copy",
         start: Start::InSync,
         run: resolve::run,
+    },
+    Scenario {
+        name: "init_full_sync_and_moved_datadir",
+        start: Start::DrbdDown,
+        run: init::run,
+    },
+    // From blank disks with the .deb and docs/install.md's commands only.
+    Scenario {
+        name: "install_from_the_package_and_switch_over",
+        start: Start::DrbdDown,
+        run: install::run,
     },
 ];
 
