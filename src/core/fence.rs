@@ -229,11 +229,11 @@ impl Node {
         self.power_fenced = result.is_ok();
         if result.is_ok() {
             self.power_fence_failures = 0;
-            self.power_fence_retry_at = None;
+            self.power_fence_failed_at = None;
         } else {
-            let wait = self.backoff_ticks(self.power_fence_failures);
-            self.power_fence_retry_at = Some(super::deadline::Deadline::after(self.now, wait));
+            // recovery.rs turns these into the backoff before the next attempt.
             self.power_fence_failures += 1;
+            self.power_fence_failed_at = Some(self.now);
         }
         self.queue_journal(JournalEvent::Fenced {
             how: "power fence".into(),

@@ -47,8 +47,8 @@ impl Node {
                 && !self.up.any()
                 && self.now - self.started_at <= self.cfg.peer_timeout_ticks);
         let stopping = self.in_flight.is_some_and(is_stop)
-            || self.escalation.is_some()
-            || (self.up.any() && self.handover_owed);
+            || self.escalation().is_some()
+            || (self.up.any() && self.owes_handover());
         if starting {
             Mode::Starting
         } else if self.paused {
@@ -69,7 +69,7 @@ impl Node {
     }
 }
 
-fn is_start(step: Step) -> bool {
+pub(crate) fn is_start(step: Step) -> bool {
     LAYERS.iter().any(|l| l.start() == step) || matches!(step, Step::Promote { .. })
 }
 

@@ -122,7 +122,7 @@ impl Node {
                 ),
             );
         }
-        if let Some(retry) = super::deadline::pending(self.power_fence_retry_at, self.now) {
+        if let Some(retry) = self.power_fence_retry() {
             let at = retry.at;
             return (
                 Goal::Hold,

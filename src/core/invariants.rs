@@ -1,0 +1,86 @@
+//! Facts that must hold together after every step, tick and advance, and rules every batch
+//! of actions must keep. A violation is a bug in the core, so these are `assert!`s, on in
+//! release builds too: a daemon that would promote into a double-Primary stops instead.
+
+use super::mode::{is_start, Mode};
+use super::{Action, Layer, Node, Ready, Step};
+
+impl Node {
+    /// The node's facts agree with each other and with its mode.
+    pub(crate) fn check_invariants(&self) {
+        assert!(
+            !self.fence_call_needs_power_fence() || self.cfg.power_fence,
+            "BUG: a fence-peer call waits for a power fence, but none is configured"
+        );
+        assert!(
+            self.cfg.drbd || (self.peer_stale.is_none() && self.self_stale.is_none()),
+            "BUG: a stale-data record without DRBD"
+        );
+        assert!(
+            !(self.fencing_in_flight && self.power_fenced),
+            "BUG: a power fence in flight after the peer was reported off"
+        );
+        assert!(
+            self.cfg.drbd || self.up.contains(Layer::Primary) == self.up.contains(Layer::Mount),
+            "BUG: with shared-disk storage, holding the mount is being Primary: {:?}",
+            self.up
+        );
+        let mode = self.mode();
+        let agrees = match mode {
+            Mode::Active => self.up.all() && self.in_flight.is_none(),
+            Mode::Standby => !self.up.any() && !self.in_flight.is_some_and(is_start),
+            Mode::Promoting => self.up.any() || self.in_flight.is_some_and(is_start),
+            Mode::Fencing => self.fencing_in_flight || self.fence_call.is_some(),
+            _ => true,
+        };
+        assert!(
+            agrees,
+            "BUG: mode {mode:?} disagrees with the layers up ({:?}) or the step in flight \
+             ({:?})",
+            self.up, self.in_flight
+        );
+    }
+
+    /// The actions `advance()` is about to record keep the safety rules: at most one step in
+    /// flight, and never a promote (or a shared-disk mount) unless the peer is proven not
+    /// Primary, unless the operator forced it.
+    pub(crate) fn check_actions(&self, ready: &Ready) {
+        let runs: Vec<Step> = ready
+            .actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Run(step) => Some(*step),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            runs.len() <= 1 && (runs.is_empty() || self.in_flight.is_none()),
+            "BUG: two actions in flight: {:?} while {:?} runs",
+            runs,
+            self.in_flight
+        );
+        for step in runs {
+            let takes_storage = match step {
+                Step::Promote { force: false } => true,
+                Step::Mount => !self.cfg.drbd && !self.any_up() && !self.forced(),
+                _ => false,
+            };
+            assert!(
+                !takes_storage || self.safe_to_take_over(),
+                "BUG: {step} asked while the peer may be Primary: {:?}",
+                self.drbd
+            );
+        }
+        let fences = ready
+            .actions
+            .iter()
+            .filter(|action| matches!(action, Action::PowerFencePeer))
+            .count();
+        assert!(
+            fences == 0 || (fences == 1 && self.cfg.power_fence && !self.fencing_in_flight),
+            "BUG: {fences} power fence(s) asked (configured: {}, one in flight: {})",
+            self.cfg.power_fence,
+            self.fencing_in_flight
+        );
+    }
+}
