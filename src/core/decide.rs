@@ -111,6 +111,13 @@ impl Node {
                  waiting for DRBD to report the loss (a connected peer is never fenced)"
             ));
         }
+        if self.peer_fresh() {
+            // Heard since the call: alive, never fenced. The next tick asks it to outdate.
+            return Decision::idle(format!(
+                "{pause}DRBD's fence-peer: {peer} was heard again; asking it to outdate its \
+                 disk instead of fencing it"
+            ));
+        }
         Decision {
             actions: vec![Action::PowerFencePeer],
             reason: format!(

@@ -42,8 +42,9 @@ impl Node {
     }
 
     /// The actions `advance()` is about to record keep the safety rules: at most one step in
-    /// flight, and never a promote (or a shared-disk mount) unless the peer is proven not
-    /// Primary, unless the operator forced it.
+    /// flight; never a promote (or a shared-disk mount) unless the peer is proven not
+    /// Primary, unless the operator forced it; never a power fence of a peer heard within the
+    /// peer timeout or that DRBD shows connected.
     pub(crate) fn check_actions(&self, ready: &Ready) {
         let runs: Vec<Step> = ready
             .actions
@@ -81,6 +82,13 @@ impl Node {
             "BUG: {fences} power fence(s) asked (configured: {}, one in flight: {})",
             self.cfg.power_fence,
             self.fencing_in_flight
+        );
+        assert!(
+            fences == 0 || !(self.peer_fresh() || self.drbd.connected()),
+            "BUG: a power fence of a live peer (heard at tick {:?}, now {}; DRBD {})",
+            self.peer_heard_at,
+            self.now,
+            self.drbd.connection
         );
     }
 }

@@ -4,6 +4,7 @@
 
 use super::{Action, Health, JournalEvent, Layer, Node, OperatorGoal, OutdateOutcome, PeerMessage};
 use super::{Step, LAYERS};
+use crate::drbd::DiskState;
 
 impl Node {
     pub(crate) fn on_health(&mut self, health: Health) {
@@ -79,6 +80,9 @@ impl Node {
                 });
             }
             Step::OutdateLocal => {
+                // exec read the state back: the disk is Outdated now, whether or not events2
+                // has said so yet. Deciding on the older view could promote an Outdated disk.
+                self.drbd.disk = DiskState::Outdated;
                 if let Some(call) = self.outdate_call.take() {
                     self.queued.push(Action::Send(PeerMessage::OutdateReply {
                         call,

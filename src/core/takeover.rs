@@ -66,6 +66,13 @@ impl Node {
                 format!("nobody is active: waiting for {peer}, the preferred node, to start"),
             );
         }
+        if self.peer_fresh() {
+            // Heard (an outdate request, a handover), but no heartbeat yet: alive.
+            return (
+                Goal::Hold,
+                format!("{peer} is heard; waiting for its heartbeat"),
+            );
+        }
         if self.peer_heard_at.is_none() && self.now - self.started_at <= self.cfg.peer_timeout_ticks
         {
             return (Goal::Hold, format!("waiting to hear from {peer}"));
