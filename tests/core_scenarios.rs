@@ -70,8 +70,13 @@ fn run_command(cluster: &mut Cluster, line: &str) {
         }
         ["boot", n] => cluster.boot(node(n)),
         ["fail", n, "mysqld"] => cluster.crash_mysqld(node(n)),
-        ["fail-next", n, "backup", error @ ..] => {
-            cluster.nodes[node(n)].fail_next = Some((Step::Backup, error.join(" ")));
+        ["fail-next", n, step, error @ ..] => {
+            let step = match *step {
+                "backup" => Step::Backup,
+                "promote--force" => Step::Promote { force: true },
+                other => panic!("fail-next: unknown step {other}"),
+            };
+            cluster.nodes[node(n)].fail_next = Some((step, error.join(" ")));
         }
         ["hang", n, "mysqld"] => {
             let i = node(n);

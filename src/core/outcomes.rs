@@ -2,6 +2,7 @@
 //! The handlers record facts (what failed, when, how often); decide() and recovery.rs draw
 //! the consequences (restart, give the service away, escalate, back off).
 
+use super::mode::is_start;
 use super::{Action, Health, JournalEvent, Layer, Node, OperatorGoal, OutdateOutcome, PeerMessage};
 use super::{Step, LAYERS};
 use crate::drbd::DiskState;
@@ -67,6 +68,11 @@ impl Node {
             // Shared-disk: holding the mount is what "Primary" means.
             self.up.set(Layer::Primary, self.up.contains(Layer::Mount));
         }
+        if self.up.all() {
+            // The chain came up after all (a retry worked): an earlier failure is history,
+            // not a reason to roll back what now runs.
+            self.start_failed_at = None;
+        }
         match step {
             Step::Promote { .. } => {
                 self.queue_journal(JournalEvent::Promoted {
@@ -103,9 +109,10 @@ impl Node {
             step,
             error: error.clone(),
         });
-        let is_start = LAYERS.iter().any(|l| l.start() == step);
         match step {
-            _ if is_start => self.start_failed_at = Some(self.now),
+            // Any promote, forced too, is a start step: its failure is rolled back and
+            // retried later, never escalated to a self-fence.
+            _ if is_start(step) => self.start_failed_at = Some(self.now),
             // The peer's request cannot be honoured now: its fence-peer asks again or ends.
             Step::OutdateLocal => self.outdate_call = None,
             // A split-brain resolution's step stops nothing, so its failure is no failed stop
