@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! text ──toml+serde──► Config ──validate()──► Config (trusted) ──render──► DRBD .res
+//!                                                    └─► Settings (plain, for runtime)
 //! ```
 //! Both steps report through [`ConfigError`], whose lines read
 //! `/etc/tandem/tandem.toml:12:12: protocol "D" is not valid; use one of "A", "B" or "C" …`.
@@ -12,6 +13,7 @@ mod model;
 pub mod policy;
 pub mod reload;
 pub mod render;
+mod settings;
 mod validate;
 mod words;
 
@@ -19,6 +21,7 @@ pub use error::{did_you_mean, ConfigError, Problem};
 pub use model::{
     Address, Config, Drbd, Engine, Filesystem, Mysqld, Node, Timings, Vip, VipAddress,
 };
+pub use settings::{NodeSettings, Settings};
 pub use validate::NODE_COUNT;
 pub use words::{AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, Protocol, Storage};
 
@@ -68,8 +71,10 @@ impl Config {
             let message = error::rewrite_serde_message(e.message(), &table);
             invalid(vec![locator.problem(span, message)])
         })?;
+        let mut config = config;
         let problems = validate::Checker::new(text).run(&config);
         if problems.is_empty() {
+            config.settings = Settings::new(&config);
             Ok(config)
         } else {
             Err(invalid(problems))

@@ -38,6 +38,10 @@ pub struct Config {
     pub timings: Timings,
     #[serde(default)]
     pub engine: Engine,
+    /// The runtime values of the above, without spans: set once by `Config::parse` after
+    /// validation; the daemon and the core read these.
+    #[serde(skip)]
+    pub settings: super::Settings,
 }
 
 /// How the daemon runs and decides.

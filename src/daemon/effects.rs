@@ -68,7 +68,7 @@ impl Effects {
                 .map_err(|e| text(&e)),
             Step::Umount => {
                 let grace = Duration::from_millis(HOLDER_GRACE_MS);
-                let killed = mount::umount(config.filesystem.mountpoint.get_ref(), grace)
+                let killed = mount::umount(&config.settings.mountpoint, grace)
                     .await
                     .map_err(|e| text(&e))?;
                 for holder in killed {
@@ -99,9 +99,9 @@ impl Effects {
     async fn preserve(&self) -> Result<(), String> {
         let config = &self.config;
         let device = config
-            .node_named(&self.me)
-            .and_then(|node| node.backing_disk.as_ref())
-            .map(|disk| disk.get_ref().clone())
+            .settings
+            .node(&self.me)
+            .and_then(|node| node.backing_disk.clone())
             .ok_or_else(|| format!("node {} has no backing_disk to preserve", self.me))?;
         let minor = config.drbd.as_ref().map_or(0, |d| d.minor);
         let generations = crate::exec::dmesg::read()
@@ -113,7 +113,7 @@ impl Effects {
             resource: config.drbd_resource().unwrap_or_default().to_string(),
             node: self.me.clone(),
             device,
-            dir: config.engine.split_brain_backup_dir.get_ref().clone(),
+            dir: config.settings.split_brain_backup_dir.clone(),
             generations,
             before_read_back: None,
         };
@@ -160,7 +160,7 @@ impl Effects {
         if let Ok(mut slot) = self.mysqld.lock() {
             *slot = Some(MysqldSlot { stop: stop_tx });
         }
-        let stop_timeout = Duration::from_millis(*self.config.mysqld.stop_timeout_ms.get_ref());
+        let stop_timeout = Duration::from_millis(self.config.settings.mysqld_stop_timeout_ms);
         let effects = self.clone();
         tokio::spawn(async move { effects.watcher(server, stop_rx, stop_timeout).await });
     }
