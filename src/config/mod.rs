@@ -8,6 +8,7 @@
 //! Both steps report through [`ConfigError`], whose lines read
 //! `/etc/tandem/tandem.toml:12:12: protocol "D" is not valid; use one of "A", "B" or "C" …`.
 
+mod address;
 mod error;
 mod model;
 pub mod policy;
@@ -21,7 +22,7 @@ pub use error::{did_you_mean, ConfigError, Problem};
 pub use model::{
     Address, Config, Drbd, Engine, Filesystem, Mysqld, Node, Timings, Vip, VipAddress,
 };
-pub use settings::{NodeSettings, Settings};
+pub use settings::{FilesystemSettings, MysqldSettings, NodeSettings, Settings, VipSettings};
 pub use validate::NODE_COUNT;
 pub use words::{AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, Protocol, Storage};
 

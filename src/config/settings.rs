@@ -3,7 +3,7 @@
 //! merged config on a reload). Spans exist to point validation errors at the file; nothing
 //! at runtime reports against the file, so nothing here carries one.
 
-use super::Config;
+use super::{Config, Mysqld, Vip, VipAddress};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -32,12 +32,92 @@ pub struct Settings {
     pub automatic_failover: bool,
     /// A power-fence command is configured.
     pub power_fence: bool,
-    /// After this long a SIGTERM to mysqld is followed by SIGKILL.
-    pub mysqld_stop_timeout_ms: u64,
-    /// Where the filesystem is mounted.
-    pub mountpoint: PathBuf,
     /// Where a split-brain victim's copy goes.
     pub split_brain_backup_dir: PathBuf,
+    pub filesystem: FilesystemSettings,
+    pub mysqld: MysqldSettings,
+    pub vip: VipSettings,
+}
+
+/// The filesystem that holds the datadir (`[filesystem]`; docs/configuration.md says why
+/// each key exists).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FilesystemSettings {
+    /// The configured device, or the DRBD device.
+    pub device: PathBuf,
+    pub mountpoint: PathBuf,
+    pub fstype: String,
+    /// Comma-separated, as in fstab.
+    pub options: String,
+    pub fsck_before_mount: bool,
+}
+
+/// The MySQL/MariaDB server (`[mysqld]`), as exec/mysqld runs it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MysqldSettings {
+    pub binary: PathBuf,
+    pub defaults_file: Option<PathBuf>,
+    pub args: Vec<String>,
+    pub datadir: PathBuf,
+    pub socket: PathBuf,
+    pub port: u16,
+    pub user: String,
+    pub admin_user: String,
+    pub start_timeout_ms: u64,
+    /// After this long a SIGTERM is followed by SIGKILL.
+    pub stop_timeout_ms: u64,
+}
+
+/// The virtual IP (`[vip]`), as exec/vip adds and removes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipSettings {
+    pub address: VipAddress,
+    pub interface: String,
+    pub gratuitous_arp_count: u32,
+    pub gratuitous_arp_interval_ms: u64,
+}
+
+impl Default for VipSettings {
+    /// Only for `Settings::default()` (a Config not made by `parse`): no address at all.
+    fn default() -> Self {
+        Self {
+            address: VipAddress {
+                ip: std::net::Ipv4Addr::UNSPECIFIED.into(),
+                prefix_len: 0,
+            },
+            interface: String::new(),
+            gratuitous_arp_count: 0,
+            gratuitous_arp_interval_ms: 0,
+        }
+    }
+}
+
+impl From<&Mysqld> for MysqldSettings {
+    fn from(m: &Mysqld) -> Self {
+        Self {
+            binary: m.binary.clone(),
+            defaults_file: m.defaults_file.clone(),
+            args: m.args.clone(),
+            datadir: m.datadir.get_ref().clone(),
+            socket: m.socket.clone(),
+            port: m.port,
+            user: m.user.clone(),
+            admin_user: m.admin_user.clone(),
+            start_timeout_ms: *m.start_timeout_ms.get_ref(),
+            stop_timeout_ms: *m.stop_timeout_ms.get_ref(),
+        }
+    }
+}
+
+impl From<&Vip> for VipSettings {
+    fn from(v: &Vip) -> Self {
+        Self {
+            address: *v.address.get_ref(),
+            interface: v.interface.clone(),
+            gratuitous_arp_count: *v.gratuitous_arp_count.get_ref(),
+            gratuitous_arp_interval_ms: v.gratuitous_arp_interval_ms,
+        }
+    }
 }
 
 /// One node, as the running daemon needs it.
@@ -72,9 +152,16 @@ impl Settings {
             mysqld_restart_window_ms: config.engine.mysqld_restart_window_s.saturating_mul(1000),
             automatic_failover: config.engine.automatic_failover,
             power_fence: config.engine.power_fence_command.is_some(),
-            mysqld_stop_timeout_ms: *config.mysqld.stop_timeout_ms.get_ref(),
-            mountpoint: config.filesystem.mountpoint.get_ref().clone(),
             split_brain_backup_dir: config.engine.split_brain_backup_dir.get_ref().clone(),
+            filesystem: FilesystemSettings {
+                device: config.filesystem_device(),
+                mountpoint: config.filesystem.mountpoint.get_ref().clone(),
+                fstype: config.filesystem.fstype.clone(),
+                options: config.filesystem.options.clone(),
+                fsck_before_mount: config.filesystem.fsck_before_mount,
+            },
+            mysqld: MysqldSettings::from(&config.mysqld),
+            vip: VipSettings::from(&config.vip),
         }
     }
 

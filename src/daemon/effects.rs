@@ -68,7 +68,7 @@ impl Effects {
                 .map_err(|e| text(&e)),
             Step::Umount => {
                 let grace = Duration::from_millis(HOLDER_GRACE_MS);
-                let killed = mount::umount(&config.settings.mountpoint, grace)
+                let killed = mount::umount(&config.settings.filesystem.mountpoint, grace)
                     .await
                     .map_err(|e| text(&e))?;
                 for holder in killed {
@@ -78,11 +78,11 @@ impl Effects {
             }
             Step::StartMysqld => self.start_mysqld().await,
             Step::StopMysqld => self.stop_mysqld().await,
-            Step::AddVip => vip::add(&config.vip)
+            Step::AddVip => vip::add(&config.settings.vip)
                 .await
                 .map(|report| tracing::info!(%report, "VIP"))
                 .map_err(|e| text(&e)),
-            Step::RemoveVip => vip::remove(&config.vip)
+            Step::RemoveVip => vip::remove(&config.settings.vip)
                 .await
                 .map(|report| tracing::info!(%report, "VIP"))
                 .map_err(|e| text(&e)),
@@ -136,7 +136,7 @@ impl Effects {
     /// Adopts a running server if there is one, else starts one; either way a watcher task
     /// takes charge of it.
     pub async fn start_mysqld(&self) -> Result<(), String> {
-        let cfg = &self.config.mysqld;
+        let cfg = &self.config.settings.mysqld;
         let server = match AdoptedMysqld::find(cfg).map_err(|e| e.to_string())? {
             Some(adopted) => {
                 tracing::info!(pid = adopted.pid, "adopted a running mysqld");
@@ -160,7 +160,7 @@ impl Effects {
         if let Ok(mut slot) = self.mysqld.lock() {
             *slot = Some(MysqldSlot { stop: stop_tx });
         }
-        let stop_timeout = Duration::from_millis(self.config.settings.mysqld_stop_timeout_ms);
+        let stop_timeout = Duration::from_millis(self.config.settings.mysqld.stop_timeout_ms);
         let effects = self.clone();
         tokio::spawn(async move { effects.watcher(server, stop_rx, stop_timeout).await });
     }
@@ -251,7 +251,7 @@ impl Effects {
                 failures = 0;
                 continue;
             }
-            match crate::exec::mysqld::health(&self.config.mysqld).await {
+            match crate::exec::mysqld::health(&self.config.settings.mysqld).await {
                 Ok(()) => failures = 0,
                 Err(error) => {
                     failures += 1;

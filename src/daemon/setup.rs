@@ -103,7 +103,12 @@ impl Daemon {
             inputs: inputs_tx,
             mysqld: Arc::new(Mutex::new(None)),
         };
-        if core.view().active || AdoptedMysqld::find(&config.mysqld).ok().flatten().is_some() {
+        if core.view().active
+            || AdoptedMysqld::find(&config.settings.mysqld)
+                .ok()
+                .flatten()
+                .is_some()
+        {
             // A running server is adopted into a watcher, exactly as after a start.
             if let Err(e) = effects.start_mysqld().await {
                 tracing::warn!(error = %e, "cannot adopt mysqld");
@@ -201,8 +206,11 @@ async fn adopt(config: &Config, core: &mut Node) {
         mount::state(&MountSpec::from_config(config)),
         Ok(MountState::Mounted)
     );
-    let mysqld = AdoptedMysqld::find(&config.mysqld).ok().flatten().is_some();
-    let vip = vip::present(&config.vip).await.unwrap_or(false);
+    let mysqld = AdoptedMysqld::find(&config.settings.mysqld)
+        .ok()
+        .flatten()
+        .is_some();
+    let vip = vip::present(&config.settings.vip).await.unwrap_or(false);
     if mounted || mysqld || vip {
         tracing::info!(mounted, mysqld, vip, "adopting what is already running");
     }
