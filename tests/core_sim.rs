@@ -45,7 +45,7 @@ fn inject_fault(cluster: &mut Cluster, rng: &mut Rng) {
         3..=5 => cluster.repl_link = !cluster.repl_link,
         14 => cluster.peer_to[i] = !cluster.peer_to[i],
         15 => cluster.power_fence_fails = !cluster.power_fence_fails,
-        16 => cluster.power_fence_hangs = !cluster.power_fence_hangs,
+        16 | 19 | 20 => cluster.power_fence_hangs = !cluster.power_fence_hangs,
         17 | 18 => {
             cluster.peer_delay_max_ticks = match cluster.peer_delay_max_ticks {
                 0 => 1 + rng.below(MAX_PEER_DELAY_TICKS),
@@ -96,7 +96,16 @@ fn heal(cluster: &mut Cluster) {
     }
 }
 
-fn run_schedule(seed: u64) {
+/// What one schedule exercised, summed over a shard and printed.
+#[derive(Default)]
+struct Coverage {
+    hung_fences: u64,
+    late_messages: u64,
+    schedules_with_hung_fence: u64,
+    schedules_with_late_messages: u64,
+}
+
+fn run_schedule(seed: u64) -> Coverage {
     let mut rng = Rng::new(seed);
     let mut cluster = Cluster::new(seed, rng.chance(50));
     cluster.drive_after_input = true;
@@ -121,6 +130,12 @@ fn run_schedule(seed: u64) {
         cluster.nodes[1].core.status().reason,
         cluster.log[cluster.log.len().saturating_sub(60)..].join("\n")
     );
+    Coverage {
+        hung_fences: cluster.hung_fences,
+        late_messages: cluster.late_messages,
+        schedules_with_hung_fence: u64::from(cluster.hung_fences > 0),
+        schedules_with_late_messages: u64::from(cluster.late_messages > 0),
+    }
 }
 
 /// Runs shard `shard` of the schedules: seeds base+shard, base+shard+SHARDS, …
@@ -147,14 +162,30 @@ fn run_shard(shard: u64) {
         "SEED base={base}, shard {shard} of {SHARDS}, {schedules} schedules in all; replay one \
          with TANDEM_SIM_SEED=<base+n>"
     );
+    let mut total = Coverage::default();
     for n in (shard..schedules).step_by(SHARDS as usize) {
         let seed = base.wrapping_add(n);
-        let result = std::panic::catch_unwind(|| run_schedule(seed));
-        if let Err(panic) = result {
-            eprintln!("FAILED SEED={seed}: replay with TANDEM_SIM_SEED={seed}");
-            std::panic::resume_unwind(panic);
+        match std::panic::catch_unwind(|| run_schedule(seed)) {
+            Ok(coverage) => {
+                total.hung_fences += coverage.hung_fences;
+                total.late_messages += coverage.late_messages;
+                total.schedules_with_hung_fence += coverage.schedules_with_hung_fence;
+                total.schedules_with_late_messages += coverage.schedules_with_late_messages;
+            }
+            Err(panic) => {
+                eprintln!("FAILED SEED={seed}: replay with TANDEM_SIM_SEED={seed}");
+                std::panic::resume_unwind(panic);
+            }
         }
     }
+    println!(
+        "shard {shard}: {} hung power fences in {} schedules; {} peer messages later than the \
+         peer timeout in {} schedules",
+        total.hung_fences,
+        total.schedules_with_hung_fence,
+        total.late_messages,
+        total.schedules_with_late_messages
+    );
 }
 
 #[test]

@@ -104,6 +104,10 @@ pub struct Cluster {
     pub drive_after_input: bool,
     /// Nodes that took an input and have not been driven since.
     dirty: [bool; 2],
+    /// Fault coverage, for the simulation's summary: power-fence commands that hung, and
+    /// peer messages that arrived later than the peer timeout after they were sent.
+    pub hung_fences: u64,
+    pub late_messages: u64,
     in_transit: VecDeque<(usize, u64, PeerMessage)>,
     pub rng: Rng,
     /// Notable events, in order: what transcripts print.
@@ -167,6 +171,8 @@ impl Cluster {
             helper_deadlines: Vec::new(),
             drive_after_input: false,
             dirty: [false, false],
+            hung_fences: 0,
+            late_messages: 0,
             in_transit: VecDeque::new(),
             rng: Rng::new(seed),
             log: Vec::new(),
@@ -342,6 +348,7 @@ impl Cluster {
                         self.crash(1 - i);
                     }
                     self.fence_hang[i] = Some(self.now + FENCE_TIMEOUT_TICKS);
+                    self.hung_fences += 1;
                     return;
                 }
                 if self.power_fence_fails {
@@ -380,6 +387,8 @@ impl Cluster {
             };
             let due = (self.now + 1 + extra).max(self.last_due[to]);
             self.last_due[to] = due;
+            let timeout = self.nodes[to].core.config().peer_timeout_ticks;
+            self.late_messages += u64::from(due - self.now > timeout);
             self.in_transit.push_back((to, due, message));
         }
     }
