@@ -204,8 +204,7 @@ impl Node {
     }
 
     fn toward_active(&self, why: String, failover: bool) -> Decision {
-        let Some((index, layer)) = self.layers().find(|(_, layer)| !self.up.contains(*layer))
-        else {
+        let Some((_, layer)) = self.layers().find(|(_, layer)| !self.up.contains(*layer)) else {
             return Decision::idle(why);
         };
         let force = self.forced();
@@ -229,7 +228,6 @@ impl Node {
             Layer::Primary if force => Step::Promote { force: true },
             _ => layer.start(),
         };
-        debug_assert_eq!(index, layer as usize);
         let mut actions = Vec::new();
         if failover && first {
             actions.push(Action::Journal(JournalEvent::FailoverStarted {

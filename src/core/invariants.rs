@@ -92,3 +92,75 @@ impl Node {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::core::{Action, CoreConfig, Input, Node, PeerMessage, PeerView, Ready, Step};
+    use crate::drbd::{DiskState, Role};
+
+    fn node(power_fence: bool) -> Node {
+        Node::new(
+            CoreConfig {
+                me: "a".into(),
+                peer: "b".into(),
+                drbd: true,
+                peer_timeout_ticks: 5,
+                flap_guard_ticks: 100,
+                restart_limit: 2,
+                restart_window_ticks: 50,
+                power_fence,
+                automatic_failover: true,
+                fence_delay_ticks: 4,
+                preferred: true,
+            },
+            None,
+        )
+    }
+
+    /// The peer says it is Primary: nothing proves it is not.
+    fn heard_primary(node: &mut Node) {
+        node.step(Input::Peer(PeerMessage::Heartbeat(PeerView {
+            role: Role::Primary,
+            disk: DiskState::UpToDate,
+            active: true,
+            busy: false,
+            paused: false,
+            split_brain: false,
+            drbd_known: true,
+            stale_peer: false,
+        })));
+    }
+
+    fn asked(actions: Vec<Action>) -> Ready {
+        Ready {
+            actions,
+            reason: "a buggy decision".into(),
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "BUG: promote asked while the peer may be Primary")]
+    fn a_promote_while_the_peer_may_be_primary_stops_the_core() {
+        let mut a = node(false);
+        heard_primary(&mut a);
+        a.advance(&asked(vec![Action::Run(Step::Promote { force: false })]));
+    }
+
+    #[test]
+    #[should_panic(expected = "BUG: two actions in flight")]
+    fn two_steps_at_once_stop_the_core() {
+        let mut a = node(false);
+        a.advance(&asked(vec![
+            Action::Run(Step::Mount),
+            Action::Run(Step::Umount),
+        ]));
+    }
+
+    #[test]
+    #[should_panic(expected = "BUG: a power fence of a live peer")]
+    fn a_power_fence_of_a_peer_just_heard_stops_the_core() {
+        let mut a = node(true);
+        heard_primary(&mut a);
+        a.advance(&asked(vec![Action::PowerFencePeer]));
+    }
+}
