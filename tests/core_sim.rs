@@ -1,7 +1,7 @@
 //! Seeded random-fault simulation of two real cores (TigerBeetle VOPR style). Each schedule
 //! injects random faults — peer-link and replication-link cuts (both ways or one way),
 //! message loss, slow peer replies (delayed past the peer timeout, in order per direction as
-//! TCP delivers them), crashes and reboots, tandemd restarts (with DRBD's state arriving
+//! TCP delivers them), two peer-link paths (every message twice, reordered across paths), crashes and reboots, tandemd restarts (with DRBD's state arriving
 //! late), power fences that work, fail, or hang until exec's timeout reports failure (the
 //! BMC having acted or not), mysqld crashes, operator switchovers and pauses — while
 //! the cluster model (DRBD's fence-peer exit codes as the kernel reads them, I/O frozen with
@@ -109,6 +109,9 @@ fn run_schedule(seed: u64) -> Coverage {
     let mut rng = Rng::new(seed);
     let mut cluster = Cluster::new(seed, rng.chance(50));
     cluster.drive_after_input = true;
+    // One peer-link path, or two: then every message arrives twice, in any order across the
+    // paths (the daemon sends on every live path and does not deduplicate).
+    cluster.peer_paths = 1 + rng.below(2) as usize;
     cluster.loss_percent = rng.below(20);
     let fault_percent = 5 + rng.below(20);
     for _ in 0..FAULT_TICKS {

@@ -24,6 +24,8 @@ pub const FENCE_TIMEOUT_TICKS: u64 = FENCE_COMMAND_TIMEOUT_MS.div_ceil(SIM_TICK_
 /// The helper shim (`tandem helper fence-peer`) gives up on tandemd after this many ticks
 /// and answers DRBD 1.
 pub const HELPER_TIMEOUT_TICKS: u64 = HELPER_TIMEOUT_MS.div_ceil(SIM_TICK_MS);
+/// The most peer-link paths the simulation models.
+pub const MAX_PEER_PATHS: usize = 2;
 
 /// A small deterministic PRNG (xorshift64*), so a seed replays a schedule exactly.
 pub struct Rng(u64);
@@ -94,9 +96,13 @@ pub struct Cluster {
     /// Slow peer replies: each message takes 1 + up to this many more ticks (possibly past
     /// the peer timeout); 0 means one tick.
     pub peer_delay_max_ticks: u64,
-    /// Per direction, the tick the last message sent is due: TCP delivers one direction in
-    /// order, so a later message never overtakes an earlier one.
-    last_due: [u64; 2],
+    /// Peer-link paths (`peer_addresses`): the daemon sends every message on each live path
+    /// and the receiver takes every copy, so with two paths messages arrive twice and the
+    /// copies of different paths in any order.
+    pub peer_paths: usize,
+    /// Per path and direction, the tick the last message sent is due: TCP delivers one
+    /// direction of one connection in order, so a later message never overtakes an earlier.
+    last_due: [[u64; 2]; MAX_PEER_PATHS],
     /// DRBD fence-peer calls waiting for tandemd's answer: (node, call, tick the shim gives up).
     helper_deadlines: Vec<(usize, u64, u64)>,
     /// The daemon drives its core (ready, advance, perform) after every input, not once a
@@ -167,7 +173,8 @@ impl Cluster {
             power_fence_hangs: false,
             fence_hang: [None, None],
             peer_delay_max_ticks: 0,
-            last_due: [0, 0],
+            peer_paths: 1,
+            last_due: [[0, 0]; MAX_PEER_PATHS],
             helper_deadlines: Vec::new(),
             drive_after_input: false,
             dirty: [false, false],
@@ -379,14 +386,20 @@ impl Cluster {
     }
 
     fn send(&mut self, to: usize, message: PeerMessage) {
+        for path in 0..self.peer_paths.clamp(1, MAX_PEER_PATHS) {
+            self.send_on(path, to, message.clone());
+        }
+    }
+
+    fn send_on(&mut self, path: usize, to: usize, message: PeerMessage) {
         let lost = self.loss_percent > 0 && self.rng.chance(self.loss_percent);
         if self.peer_link && self.peer_to[to] && self.nodes[to].alive && !lost {
             let extra = match self.peer_delay_max_ticks {
                 0 => 0,
                 max => self.rng.below(max + 1),
             };
-            let due = (self.now + 1 + extra).max(self.last_due[to]);
-            self.last_due[to] = due;
+            let due = (self.now + 1 + extra).max(self.last_due[path][to]);
+            self.last_due[path][to] = due;
             let timeout = self.nodes[to].core.config().peer_timeout_ticks;
             self.late_messages += u64::from(due - self.now > timeout);
             self.in_transit.push_back((to, due, message));
@@ -623,6 +636,16 @@ impl Cluster {
         }
     }
 
+    /// A tandemd that dies takes its peer-link connections with it: what was in flight to
+    /// it is lost (a new tandemd never reads its predecessor's sessions). What it sent is in
+    /// the network or the peer's socket buffer already, and arrives.
+    fn drop_sessions(&mut self, i: usize) {
+        self.in_transit.retain(|(to, _, _)| *to != i);
+        for path in &mut self.last_due {
+            path[i] = 0;
+        }
+    }
+
     pub fn crash(&mut self, i: usize) {
         let node = &mut self.nodes[i];
         node.alive = false;
@@ -634,6 +657,7 @@ impl Cluster {
         node.last_view = None;
         // A fence command in flight dies with its node; its outcome reaches no one.
         self.fence_hang[i] = None;
+        self.drop_sessions(i);
         self.dirty[i] = false;
         self.log.push(format!("{}: crashed", NAMES[i]));
     }
@@ -664,6 +688,7 @@ impl Cluster {
         {
             self.on_fence_answer(i, call, 1);
         }
+        self.drop_sessions(i);
     }
 
     /// Boots a crashed node: a fresh core, nothing running, DRBD Secondary.
