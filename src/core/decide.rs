@@ -118,6 +118,13 @@ impl Node {
                  disk instead of fencing it"
             ));
         }
+        if self.peer_unheard_since_start() {
+            return Decision::idle(format!(
+                "{pause}DRBD's fence-peer: this tandemd started less than a peer timeout ago \
+                 and has not heard {peer} yet; waiting for it before power-fencing (it may \
+                 have been heard a moment before the restart)"
+            ));
+        }
         Decision {
             actions: vec![Action::PowerFencePeer],
             reason: format!(

@@ -44,7 +44,8 @@ impl Node {
     /// The actions `advance()` is about to record keep the safety rules: at most one step in
     /// flight; never a promote (or a shared-disk mount) unless the peer is proven not
     /// Primary, unless the operator forced it; never a power fence of a peer heard within the
-    /// peer timeout or that DRBD shows connected.
+    /// peer timeout, that DRBD shows connected, or that this core has not yet had one peer
+    /// timeout to hear since it started.
     pub(crate) fn check_actions(&self, ready: &Ready) {
         let runs: Vec<Step> = ready
             .actions
@@ -83,10 +84,14 @@ impl Node {
             self.cfg.power_fence,
             self.fencing_in_flight
         );
+        let maybe_live =
+            self.peer_fresh() || self.drbd.connected() || self.peer_unheard_since_start();
         assert!(
-            fences == 0 || !(self.peer_fresh() || self.drbd.connected()),
-            "BUG: a power fence of a live peer (heard at tick {:?}, now {}; DRBD {})",
+            fences == 0 || !maybe_live,
+            "BUG: a power fence of a live peer (heard at tick {:?}, started at {}, now {}; \
+             DRBD {})",
             self.peer_heard_at,
+            self.started_at,
             self.now,
             self.drbd.connection
         );

@@ -84,6 +84,13 @@ impl Node {
             .is_some_and(|at| self.now - at <= self.cfg.peer_timeout_ticks)
     }
 
+    /// This core started less than one peer timeout ago and has not heard the peer yet: the
+    /// peer is not silent, only not heard *by this process* (a restarted tandemd has no
+    /// session yet, while its predecessor may have heard the peer a moment ago).
+    pub(crate) fn peer_unheard_since_start(&self) -> bool {
+        self.peer_heard_at.is_none() && self.now - self.started_at <= self.cfg.peer_timeout_ticks
+    }
+
     /// The peer's view, if it is fresh.
     pub(crate) fn fresh_peer(&self) -> Option<&PeerView> {
         self.peer.as_ref().filter(|_| self.peer_fresh())

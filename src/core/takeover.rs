@@ -36,8 +36,7 @@ impl Node {
                 format!("{peer} is heard; waiting for its heartbeat"),
             );
         }
-        if self.peer_heard_at.is_none() && self.now - self.started_at <= self.cfg.peer_timeout_ticks
-        {
+        if self.peer_unheard_since_start() {
             return (Goal::Hold, format!("waiting to hear from {peer}"));
         }
         self.peer_silent_goal()
