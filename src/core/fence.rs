@@ -79,6 +79,17 @@ impl Node {
             // DRBD runs one handler at a time: an older call is gone (its helper timed out).
             self.answer_fence(old.call, FenceExit::Unproven, "superseded by a new call");
         }
+        if self.is_primary_here() {
+            // Recorded before asking: with resource-only fencing this Primary goes on writing
+            // while the call runs, and if it dies before the peer is outdated, the peer must
+            // not be promoted over the writes it lacks (the record comes back from the
+            // journal with this node, and travels in its heartbeats).
+            let peer = self.cfg.peer.clone();
+            self.mark_peer_stale(format!(
+                "DRBD lost {peer} while this node was Primary; {peer} may lack writes made \
+                 here until it has resynced"
+            ));
+        }
         if self.power_fenced {
             self.answer_fence(call, FenceExit::PeerStonithed, "the peer was power-fenced");
         } else if self.peer_fresh() {

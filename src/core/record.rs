@@ -38,7 +38,8 @@ impl Node {
                 if view.stale_peer {
                     let peer = self.cfg.peer.clone();
                     self.mark_self_stale(format!(
-                        "{peer} could not outdate this node while it was Primary"
+                        "{peer} lost DRBD's connection to this node while Primary, and this \
+                         node may lack writes made there"
                     ));
                 }
                 self.peer = Some(view);
