@@ -10,8 +10,9 @@
 //!   the peer Outdated and promotes, which is exactly the lie that lets two nodes write;
 //! - when nothing proves the peer outdated or off, answer 1 ([`FenceExit::Unproven`]): the
 //!   kernel refuses a promote, and a Primary keeps running (with `resource-and-stonith` its
-//!   I/O stays frozen). A Primary that could not outdate its peer records that the peer may
-//!   be stale, so the peer is never promoted automatically before it has resynced.
+//!   I/O stays frozen). A Primary records that the peer may be stale as soon as the call
+//!   starts (with resource-only fencing it goes on writing meanwhile, and may die before the
+//!   peer is outdated), so the peer is never promoted automatically before it has resynced.
 
 use super::{Action, JournalEvent, Node, OutdateOutcome, PeerMessage, Step};
 use crate::drbd::{DiskState, Role};
