@@ -223,3 +223,43 @@ fn the_shim_answers_1_when_tandemd_cannot_be_reached() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Found by the simulation once its cores were driven after every input: b outdates its
+/// disk for a's fence-peer while a hands over to it. The step's success is a fact about the
+/// disk (exec read it back), so b must not promote on its older events2 view, which still
+/// says UpToDate.
+#[test]
+fn an_outdated_disk_is_not_promoted_before_events2_says_so() {
+    let mut b = Node::new(sim::core_config(1, false), None);
+    let secondary = view(
+        Role::Secondary,
+        ConnectionState::Connecting,
+        DiskState::DUnknown,
+    );
+    drive(&mut b, Input::Drbd(secondary));
+    drive(&mut b, Input::Peer(PeerMessage::Heartbeat(peer_standby())));
+    let actions = drive(&mut b, Input::Peer(PeerMessage::OutdateRequest { call: 7 }));
+    assert!(
+        actions.contains(&Action::Run(Step::OutdateLocal)),
+        "{actions:?}"
+    );
+    drive(&mut b, Input::Peer(PeerMessage::Handover));
+    let actions = drive(
+        &mut b,
+        Input::Done {
+            step: Step::OutdateLocal,
+            result: Ok(()),
+        },
+    );
+    assert!(
+        !actions.contains(&Action::Run(Step::Promote { force: false })),
+        "promoted an Outdated disk: {actions:?}"
+    );
+    assert!(
+        actions.contains(&Action::Send(PeerMessage::OutdateReply {
+            call: 7,
+            outcome: OutdateOutcome::Outdated
+        })),
+        "{actions:?}"
+    );
+}

@@ -57,15 +57,26 @@ fn run_command(cluster: &mut Cluster, line: &str) {
         }
         ["kill", n] => cluster.crash(node(n)),
         ["power-fence", "fails"] => cluster.power_fence_fails = true,
-        ["power-fence", "works"] => cluster.power_fence_fails = false,
+        ["power-fence", "works"] => {
+            (cluster.power_fence_fails, cluster.power_fence_hangs) = (false, false)
+        }
+        ["power-fence", "hangs"] => cluster.power_fence_hangs = true,
+        // Drive each core after every input, as the daemon's loop does (default: per tick).
+        ["drive", "per-input"] => cluster.drive_after_input = true,
+        ["delay", "peer", ticks] => cluster.peer_delay_max_ticks = ticks.parse().unwrap(),
         ["restart", n] => cluster.restart_daemon(node(n), 0),
         ["restart", n, "drbd-late", ticks] => {
             cluster.restart_daemon(node(n), ticks.parse::<u64>().unwrap())
         }
         ["boot", n] => cluster.boot(node(n)),
         ["fail", n, "mysqld"] => cluster.crash_mysqld(node(n)),
-        ["fail-next", n, "backup", error @ ..] => {
-            cluster.nodes[node(n)].fail_next = Some((Step::Backup, error.join(" ")));
+        ["fail-next", n, step, error @ ..] => {
+            let step = match *step {
+                "backup" => Step::Backup,
+                "promote--force" => Step::Promote { force: true },
+                other => panic!("fail-next: unknown step {other}"),
+            };
+            cluster.nodes[node(n)].fail_next = Some((step, error.join(" ")));
         }
         ["hang", n, "mysqld"] => {
             let i = node(n);

@@ -1,7 +1,9 @@
 //! Seeded random-fault simulation of two real cores (TigerBeetle VOPR style). Each schedule
 //! injects random faults — peer-link and replication-link cuts (both ways or one way),
-//! message loss, crashes and reboots, tandemd restarts (with DRBD's state arriving late),
-//! power fences that work or fail, mysqld crashes, operator switchovers and pauses — while
+//! message loss, slow peer replies (delayed past the peer timeout, in order per direction as
+//! TCP delivers them), two peer-link paths (every message twice, reordered across paths), crashes and reboots, tandemd restarts (with DRBD's state arriving
+//! late), power fences that work, fail, or hang until exec's timeout reports failure (the
+//! BMC having acted or not), mysqld crashes, operator switchovers and pauses — while
 //! the cluster model (DRBD's fence-peer exit codes as the kernel reads them, I/O frozen with
 //! resource-and-stonith, Consistent disks after a reboot, resync on connect) asserts the
 //! safety invariants after every step: never two Primaries, never a promote of a disk that
@@ -9,8 +11,11 @@
 //! heard within the peer timeout or that DRBD shows connected. Then everything heals and exactly one node must
 //! serve (liveness).
 //!
+//! The cores are driven after every input, as the daemon's loop drives them.
+//!
 //! It prints its seed. Replay one schedule: `TANDEM_SIM_SEED=<seed> cargo test --test core_sim`.
-//! More schedules: `TANDEM_SIM_SCHEDULES=100000`.
+//! More schedules: `TANDEM_SIM_SCHEDULES=100000` (split over the tests below, which libtest
+//! runs in parallel).
 
 #[path = "common/sim.rs"]
 mod sim;
@@ -20,6 +25,11 @@ use tandem::core::{Input, Request};
 
 /// Enough schedules to cover the fault combinations, few enough to keep CI fast.
 const DEFAULT_SCHEDULES: u64 = 10_000;
+/// The schedules are split into this many tests, so that libtest runs them in parallel.
+const SHARDS: u64 = 4;
+/// A slow peer link delays a message by up to this many ticks beyond the first: past the
+/// peer timeout (5 ticks), so that a slow peer looks silent and is heard again.
+const MAX_PEER_DELAY_TICKS: u64 = 8;
 const FAULT_TICKS: u64 = 200;
 /// After healing, a healthy pair must settle within this many ticks.
 const HEAL_TICKS: u64 = 400;
@@ -35,6 +45,13 @@ fn inject_fault(cluster: &mut Cluster, rng: &mut Rng) {
         3..=5 => cluster.repl_link = !cluster.repl_link,
         14 => cluster.peer_to[i] = !cluster.peer_to[i],
         15 => cluster.power_fence_fails = !cluster.power_fence_fails,
+        16 | 19 | 20 => cluster.power_fence_hangs = !cluster.power_fence_hangs,
+        17 | 18 => {
+            cluster.peer_delay_max_ticks = match cluster.peer_delay_max_ticks {
+                0 => 1 + rng.below(MAX_PEER_DELAY_TICKS),
+                _ => 0,
+            }
+        }
         6 if cluster.nodes.iter().all(|n| n.alive) => cluster.crash(i),
         13 if cluster.nodes[i].alive => {
             let dump_ticks = rng.below(4);
@@ -66,6 +83,8 @@ fn heal(cluster: &mut Cluster) {
     cluster.peer_link = true;
     cluster.peer_to = [true, true];
     cluster.power_fence_fails = false;
+    cluster.power_fence_hangs = false;
+    cluster.peer_delay_max_ticks = 0;
     cluster.repl_link = true;
     cluster.loss_percent = 0;
     for i in 0..2 {
@@ -77,9 +96,22 @@ fn heal(cluster: &mut Cluster) {
     }
 }
 
-fn run_schedule(seed: u64) {
+/// What one schedule exercised, summed over a shard and printed.
+#[derive(Default)]
+struct Coverage {
+    hung_fences: u64,
+    late_messages: u64,
+    schedules_with_hung_fence: u64,
+    schedules_with_late_messages: u64,
+}
+
+fn run_schedule(seed: u64) -> Coverage {
     let mut rng = Rng::new(seed);
     let mut cluster = Cluster::new(seed, rng.chance(50));
+    cluster.drive_after_input = true;
+    // One peer-link path, or two: then every message arrives twice, in any order across the
+    // paths (the daemon sends on every live path and does not deduplicate).
+    cluster.peer_paths = 1 + rng.below(2) as usize;
     cluster.loss_percent = rng.below(20);
     let fault_percent = 5 + rng.below(20);
     for _ in 0..FAULT_TICKS {
@@ -101,29 +133,80 @@ fn run_schedule(seed: u64) {
         cluster.nodes[1].core.status().reason,
         cluster.log[cluster.log.len().saturating_sub(60)..].join("\n")
     );
+    Coverage {
+        hung_fences: cluster.hung_fences,
+        late_messages: cluster.late_messages,
+        schedules_with_hung_fence: u64::from(cluster.hung_fences > 0),
+        schedules_with_late_messages: u64::from(cluster.late_messages > 0),
+    }
+}
+
+/// Runs shard `shard` of the schedules: seeds base+shard, base+shard+SHARDS, …
+fn run_shard(shard: u64) {
+    if let Some(seed) = env_u64("TANDEM_SIM_SEED") {
+        if shard == 0 {
+            println!("SEED={seed} (replay of one schedule)");
+            run_schedule(seed);
+        }
+        return;
+    }
+    // One base for every shard, however their start times fall.
+    static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(|| {
+        env_u64("TANDEM_SIM_BASE_SEED").unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(1)
+        })
+    });
+    let schedules = env_u64("TANDEM_SIM_SCHEDULES").unwrap_or(DEFAULT_SCHEDULES);
+    println!(
+        "SEED base={base}, shard {shard} of {SHARDS}, {schedules} schedules in all; replay one \
+         with TANDEM_SIM_SEED=<base+n>"
+    );
+    let mut total = Coverage::default();
+    for n in (shard..schedules).step_by(SHARDS as usize) {
+        let seed = base.wrapping_add(n);
+        match std::panic::catch_unwind(|| run_schedule(seed)) {
+            Ok(coverage) => {
+                total.hung_fences += coverage.hung_fences;
+                total.late_messages += coverage.late_messages;
+                total.schedules_with_hung_fence += coverage.schedules_with_hung_fence;
+                total.schedules_with_late_messages += coverage.schedules_with_late_messages;
+            }
+            Err(panic) => {
+                eprintln!("FAILED SEED={seed}: replay with TANDEM_SIM_SEED={seed}");
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+    println!(
+        "shard {shard}: {} hung power fences in {} schedules; {} peer messages later than the \
+         peer timeout in {} schedules",
+        total.hung_fences,
+        total.schedules_with_hung_fence,
+        total.late_messages,
+        total.schedules_with_late_messages
+    );
 }
 
 #[test]
-fn random_faults_keep_the_invariants() {
-    if let Some(seed) = env_u64("TANDEM_SIM_SEED") {
-        println!("SEED={seed} (replay of one schedule)");
-        run_schedule(seed);
-        return;
-    }
-    let base = env_u64("TANDEM_SIM_BASE_SEED").unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(1)
-    });
-    let schedules = env_u64("TANDEM_SIM_SCHEDULES").unwrap_or(DEFAULT_SCHEDULES);
-    println!("SEED base={base}, {schedules} schedules; replay one with TANDEM_SIM_SEED=<base+n>");
-    for n in 0..schedules {
-        let seed = base.wrapping_add(n);
-        let result = std::panic::catch_unwind(|| run_schedule(seed));
-        if let Err(panic) = result {
-            eprintln!("FAILED SEED={seed}: replay with TANDEM_SIM_SEED={seed}");
-            std::panic::resume_unwind(panic);
-        }
-    }
+fn random_faults_keep_the_invariants_0() {
+    run_shard(0);
+}
+
+#[test]
+fn random_faults_keep_the_invariants_1() {
+    run_shard(1);
+}
+
+#[test]
+fn random_faults_keep_the_invariants_2() {
+    run_shard(2);
+}
+
+#[test]
+fn random_faults_keep_the_invariants_3() {
+    run_shard(3);
 }

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 /// Operator requests are answered at once (the core replies synchronously).
 const REQUEST_TIMEOUT_MS: u64 = 10_000;
-/// A fence-peer call waits for the peer's answer, bounded by the peer timeout.
-const HELPER_TIMEOUT_MS: u64 = 60_000;
+/// A helper call (fence-peer) waits this long for tandemd's answer, then the shim answers
+/// its fallback: as long as a hung power-fence command may take (exec::fence).
+pub const HELPER_TIMEOUT_MS: u64 = 60_000;
 /// `switchover --wait` gives up after the config's mysqld stop and start timeouts plus this
 /// margin (peer timeout, umount, mount, VIP, polling), or after [`WAIT_FALLBACK_TIMEOUT_MS`]
 /// when the config cannot be read.

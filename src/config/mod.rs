@@ -3,15 +3,18 @@
 //!
 //! ```text
 //! text ──toml+serde──► Config ──validate()──► Config (trusted) ──render──► DRBD .res
+//!                                                    └─► Settings (plain, for runtime)
 //! ```
 //! Both steps report through [`ConfigError`], whose lines read
 //! `/etc/tandem/tandem.toml:12:12: protocol "D" is not valid; use one of "A", "B" or "C" …`.
 
+mod address;
 mod error;
 mod model;
 pub mod policy;
 pub mod reload;
 pub mod render;
+mod settings;
 mod validate;
 mod words;
 
@@ -19,6 +22,9 @@ pub use error::{did_you_mean, ConfigError, Problem};
 pub use model::{
     Address, Config, Drbd, Engine, Filesystem, Hooks, Metrics, Mysqld, Node, Timings, Vip,
     VipAddress,
+};
+pub use settings::{
+    FilesystemSettings, HookSettings, MysqldSettings, NodeSettings, Settings, VipSettings,
 };
 pub use validate::NODE_COUNT;
 pub use words::{AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, Protocol, Storage};
@@ -69,8 +75,10 @@ impl Config {
             let message = error::rewrite_serde_message(e.message(), &table);
             invalid(vec![locator.problem(span, message)])
         })?;
+        let mut config = config;
         let problems = validate::Checker::new(text).run(&config);
         if problems.is_empty() {
+            config.settings = Settings::new(&config);
             Ok(config)
         } else {
             Err(invalid(problems))

@@ -142,8 +142,10 @@ pub fn compare(old: &Config, new: &Config) -> Reload {
             refused.push(refusal(key));
         }
     }
+    config.settings = super::Settings::new(&config);
     let mut merged = config.clone();
     merged.engine.power_fence_command = new.engine.power_fence_command.clone();
+    merged.settings = super::Settings::new(&merged);
     if refused.len() == before_restart_only && merged != *new {
         refused.push(refusal("another key"));
     }

@@ -32,6 +32,9 @@ pub(crate) enum Goal {
         failover: bool,
     },
     Standby,
+    /// A local failure: stop here and hand the service to the peer (an automatic failover,
+    /// journaled once and rate-limited like one).
+    HandOver,
     PowerFencePeer,
 }
 
@@ -52,7 +55,7 @@ impl Node {
                 "{pause}waiting for DRBD's initial state (drbdsetup events2) before deciding"
             ));
         }
-        if let Some(step) = self.escalation {
+        if let Some(step) = self.escalation() {
             return Decision::run(
                 step,
                 format!("{pause}the stop chain failed; escalating to {step}"),
@@ -85,6 +88,7 @@ impl Node {
             Goal::Hold => Decision::idle(why),
             Goal::Active { failover } => self.toward_active(why, failover),
             Goal::Standby => self.toward_standby(why),
+            Goal::HandOver => self.hand_over(why),
             Goal::PowerFencePeer => Decision {
                 actions: vec![Action::PowerFencePeer],
                 reason: why,
@@ -105,6 +109,20 @@ impl Node {
             return Decision::idle(format!(
                 "{pause}DRBD's fence-peer: {peer} is silent, but DRBD still shows it Connected; \
                  waiting for DRBD to report the loss (a connected peer is never fenced)"
+            ));
+        }
+        if self.peer_fresh() {
+            // Heard since the call: alive, never fenced. The next tick asks it to outdate.
+            return Decision::idle(format!(
+                "{pause}DRBD's fence-peer: {peer} was heard again; asking it to outdate its \
+                 disk instead of fencing it"
+            ));
+        }
+        if self.peer_unheard_since_start() {
+            return Decision::idle(format!(
+                "{pause}DRBD's fence-peer: this tandemd started less than a peer timeout ago \
+                 and has not heard {peer} yet; waiting for it before power-fencing (it may \
+                 have been heard a moment before the restart)"
             ));
         }
         Decision {
@@ -154,16 +172,16 @@ impl Node {
             }
             None => {}
         }
-        if let Some(why) = &self.local_failure {
+        if let Some(why) = self.local_failure() {
             return (
-                Goal::Standby,
+                Goal::HandOver,
                 format!(
                     "local failure: {why}; handing the service to {}",
                     self.cfg.peer
                 ),
             );
         }
-        if super::deadline::pending(self.start_blocked_until, self.now).is_some() {
+        if self.start_retry().is_some() {
             return (
                 Goal::Standby,
                 "a start step failed; rolled back, will retry later".into(),
@@ -193,8 +211,7 @@ impl Node {
     }
 
     fn toward_active(&self, why: String, failover: bool) -> Decision {
-        let Some((index, layer)) = self.layers().find(|(_, layer)| !self.up.contains(*layer))
-        else {
+        let Some((_, layer)) = self.layers().find(|(_, layer)| !self.up.contains(*layer)) else {
             return Decision::idle(why);
         };
         let force = self.forced();
@@ -218,7 +235,6 @@ impl Node {
             Layer::Primary if force => Step::Promote { force: true },
             _ => layer.start(),
         };
-        debug_assert_eq!(index, layer as usize);
         let mut actions = Vec::new();
         if failover && first {
             actions.push(Action::Journal(JournalEvent::FailoverStarted {
@@ -233,7 +249,7 @@ impl Node {
     }
 
     fn toward_standby(&self, why: String) -> Decision {
-        if let Some(retry) = super::deadline::pending(self.stop_retry_at, self.now) {
+        if let Some(retry) = self.stop_retry() {
             let at = retry.at;
             return Decision::idle(format!(
                 "{why}: the stop chain failed {} time(s), self-fence included; retrying at \
@@ -250,7 +266,8 @@ impl Node {
             return Decision::run(step, format!("{why}: {step}"));
         }
         let peer_has_it_all = !self.cfg.drbd || self.in_sync();
-        if self.handover_owed && self.peer_fresh() && !peer_has_it_all {
+        let owed = self.owes_handover();
+        if owed && self.peer_fresh() && !peer_has_it_all {
             return Decision::idle(format!(
                 "{why}: stopped here; not handing over to {} yet: DRBD is {} {}/{}, so {} may \
                  lack writes made here (waiting for DRBD to connect and resync)",
@@ -261,13 +278,28 @@ impl Node {
                 self.cfg.peer
             ));
         }
-        if self.handover_owed && self.peer_fresh() {
+        if owed && self.peer_fresh() {
             return Decision {
                 actions: vec![Action::Send(PeerMessage::Handover)],
                 reason: format!("{why}: stopped here, handing over to {}", self.cfg.peer),
             };
         }
         Decision::idle(format!("{why}: all services stopped here"))
+    }
+
+    /// Giving the service away after a local failure: the stop chain and the handover, with
+    /// the FailoverStarted record first (once), so that the flap guard counts it.
+    fn hand_over(&self, why: String) -> Decision {
+        let mut decision = self.toward_standby(why);
+        if !self.give_away_journaled {
+            let reason = match self.local_failure() {
+                Some(failure) => format!("local failure: {failure}"),
+                None => decision.reason.clone(),
+            };
+            let record = Action::Journal(JournalEvent::FailoverStarted { reason });
+            decision.actions.insert(0, record);
+        }
+        decision
     }
 
     /// One line on where things stand, for reasons that have nothing else to say.

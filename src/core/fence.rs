@@ -10,8 +10,9 @@
 //!   the peer Outdated and promotes, which is exactly the lie that lets two nodes write;
 //! - when nothing proves the peer outdated or off, answer 1 ([`FenceExit::Unproven`]): the
 //!   kernel refuses a promote, and a Primary keeps running (with `resource-and-stonith` its
-//!   I/O stays frozen). A Primary that could not outdate its peer records that the peer may
-//!   be stale, so the peer is never promoted automatically before it has resynced.
+//!   I/O stays frozen). A Primary records that the peer may be stale as soon as the call
+//!   starts (with resource-only fencing it goes on writing meanwhile, and may die before the
+//!   peer is outdated), so the peer is never promoted automatically before it has resynced.
 
 use super::{Action, JournalEvent, Node, OutdateOutcome, PeerMessage, Step};
 use crate::drbd::{DiskState, Role};
@@ -78,6 +79,17 @@ impl Node {
         if let Some(old) = self.fence_call.take() {
             // DRBD runs one handler at a time: an older call is gone (its helper timed out).
             self.answer_fence(old.call, FenceExit::Unproven, "superseded by a new call");
+        }
+        if self.is_primary_here() {
+            // Recorded before asking: with resource-only fencing this Primary goes on writing
+            // while the call runs, and if it dies before the peer is outdated, the peer must
+            // not be promoted over the writes it lacks (the record comes back from the
+            // journal with this node, and travels in its heartbeats).
+            let peer = self.cfg.peer.clone();
+            self.mark_peer_stale(format!(
+                "DRBD lost {peer} while this node was Primary; {peer} may lack writes made \
+                 here until it has resynced"
+            ));
         }
         if self.power_fenced {
             self.answer_fence(call, FenceExit::PeerStonithed, "the peer was power-fenced");
@@ -229,11 +241,11 @@ impl Node {
         self.power_fenced = result.is_ok();
         if result.is_ok() {
             self.power_fence_failures = 0;
-            self.power_fence_retry_at = None;
+            self.power_fence_failed_at = None;
         } else {
-            let wait = self.backoff_ticks(self.power_fence_failures);
-            self.power_fence_retry_at = Some(super::deadline::Deadline::after(self.now, wait));
+            // recovery.rs turns these into the backoff before the next attempt.
             self.power_fence_failures += 1;
+            self.power_fence_failed_at = Some(self.now);
         }
         self.queue_journal(JournalEvent::Fenced {
             how: "power fence".into(),

@@ -9,7 +9,7 @@
 //!     node.advance(&ready);        // 5. the core records what it asked for
 //! }
 //! ```
-//! Safety rules (design.md §3) are assertions here, on in release builds: the core never asks
+//! Safety rules (docs/architecture.md, "The engine") are assertions here, on in release builds: the core never asks
 //! to promote a disk that is not UpToDate (unless an operator forced it), and never while
 //! the peer may be Primary.
 
@@ -18,10 +18,14 @@ mod deadline;
 mod decide;
 pub mod fence;
 pub mod input;
+mod invariants;
 mod layers;
 pub mod mode;
+mod node;
 mod outcomes;
 mod reconfigure;
+mod record;
+mod recovery;
 mod requests;
 mod resolve;
 pub mod status;
@@ -36,13 +40,9 @@ pub use mode::Mode;
 pub use resolve::{Phase as ResolvePhase, Resolve};
 pub use status::Status;
 
-use crate::drbd::{DiskState, Role};
-use serde::{Deserialize, Serialize};
+pub use recovery::MAX_BACKOFF_DOUBLINGS;
 
-/// A failing power fence or stop chain is retried after 1, 2, 4, … peer timeouts, at most
-/// 32: soon enough to recover from a transient fault, rare enough not to hammer a BMC or
-/// reboot-loop a node.
-pub const MAX_BACKOFF_DOUBLINGS: u32 = 5;
+use serde::{Deserialize, Serialize};
 
 /// Fixed facts and limits, from the config; counted in ticks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,21 +115,26 @@ pub struct Node {
     pub(crate) handed_over_at: Option<u64>,
     pub(crate) operator: Option<OperatorGoal>,
     pub(crate) last_failover_at: Option<u64>,
-    pub(crate) restarts: Vec<u64>,
+    /// When mysqld failed, within the restart window as of the last failure: decide()
+    /// restarts it within `restart_limit` and gives the service away beyond (recovery.rs).
+    pub(crate) mysqld_failures: Vec<u64>,
+    /// What the last mysqld failure was, for the reason sentence.
+    pub(crate) mysqld_failure: Option<String>,
+    /// The FailoverStarted record of giving the service away has been handed out.
+    pub(crate) give_away_journaled: bool,
     /// mysqld is running but not answering: stop it before starting it again.
     pub(crate) mysqld_hung: bool,
-    /// mysqld failed more often than the restart limit allows: give the service away.
-    pub(crate) local_failure: Option<String>,
-    /// A start step failed: do not retry before this tick.
-    pub(crate) start_blocked_until: Option<deadline::Deadline>,
-    /// A stop step failed: the next, harder step to try (demote --force, then self-fence).
-    pub(crate) escalation: Option<Step>,
-    /// Failed power fences in a row, and when the next may run (exponential backoff).
+    /// A start step failed at this tick: decide() rolls back and waits before retrying.
+    pub(crate) start_failed_at: Option<u64>,
+    /// The stop-chain step that failed last, until a demote or self-fence succeeds: decide()
+    /// escalates from it (demote --force, then self-fence).
+    pub(crate) stop_failed: Option<Step>,
+    /// Failed power fences in a row, and the tick the last one failed.
     pub(crate) power_fence_failures: u32,
-    pub(crate) power_fence_retry_at: Option<deadline::Deadline>,
-    /// Stop chains that ended with a failed self-fence, in a row, and when to try again.
+    pub(crate) power_fence_failed_at: Option<u64>,
+    /// Stop chains that ended with a failed self-fence, in a row, and the tick the last did.
     pub(crate) stop_failures: u32,
-    pub(crate) stop_retry_at: Option<deadline::Deadline>,
+    pub(crate) stop_chain_failed_at: Option<u64>,
     /// When the core started; the peer gets one timeout to be heard before it counts silent.
     pub(crate) started_at: u64,
     /// DRBD's fence-peer waits for its answer (fence.rs).
@@ -146,71 +151,6 @@ pub struct Node {
 }
 
 impl Node {
-    /// A fresh core. `last_failover_ago_ticks` comes from the journal, so that a restart does
-    /// not reset the anti-flapping guard.
-    pub fn new(cfg: CoreConfig, last_failover_ago_ticks: Option<u64>) -> Self {
-        let now = cfg.flap_guard_ticks;
-        Self {
-            last_failover_at: last_failover_ago_ticks.map(|ago| now.saturating_sub(ago)),
-            cfg,
-            now,
-            drbd: DrbdView::unknown(),
-            peer: None,
-            peer_heard_at: None,
-            up: LayerSet::default(),
-            in_flight: None,
-            fencing_in_flight: false,
-            paused: false,
-            split_brain: None,
-            power_fenced: false,
-            drbd_known: false,
-            resolve: None,
-            handover_at: None,
-            handover_owed: false,
-            handed_over_at: None,
-            operator: None,
-            restarts: Vec::new(),
-            local_failure: None,
-            mysqld_hung: false,
-            start_blocked_until: None,
-            escalation: None,
-            power_fence_failures: 0,
-            power_fence_retry_at: None,
-            stop_failures: 0,
-            stop_retry_at: None,
-            started_at: now,
-            fence_call: None,
-            peer_stale: None,
-            self_stale: None,
-            outdate_call: None,
-            queued: Vec::new(),
-        }
-    }
-
-    /// Tells the core what is already running (a restarted daemon adopts, never restarts).
-    pub fn adopt(&mut self, mounted: bool, mysqld: bool, vip: bool) {
-        self.up.set(Layer::Mount, mounted);
-        self.up.set(Layer::Mysqld, mysqld);
-        self.up.set(Layer::Vip, vip);
-        if !self.cfg.drbd {
-            self.up.set(Layer::Primary, mounted);
-        }
-    }
-
-    /// A split-brain the journal says was detected and never resolved, before a restart: the
-    /// hold comes back with it (and ends as usual once DRBD is in sync again).
-    pub fn restore_split_brain(&mut self, detail: String) {
-        self.split_brain = Some(format!("{detail} (from the journal, before a restart)"));
-    }
-
-    pub fn config(&self) -> &CoreConfig {
-        &self.cfg
-    }
-
-    pub fn now(&self) -> u64 {
-        self.now
-    }
-
     /// One tick of time.
     pub fn tick(&mut self) {
         self.now += 1;
@@ -218,6 +158,7 @@ impl Node {
         self.check_invariants();
     }
 
+    /// Records one input. Handlers record facts; `decide()` draws the consequences.
     pub fn step(&mut self, input: Input) {
         match input {
             Input::Drbd(view) => self.on_drbd(view),
@@ -229,23 +170,6 @@ impl Node {
             Input::PowerFenced(result) => self.on_power_fenced(result),
         }
         self.check_invariants();
-    }
-
-    /// Facts that must hold together after every step, tick and advance; a violation is a
-    /// bug in the core, so these stay on in release builds.
-    fn check_invariants(&self) {
-        assert!(
-            !self.fence_call_needs_power_fence() || self.cfg.power_fence,
-            "BUG: a fence-peer call waits for a power fence, but none is configured"
-        );
-        assert!(
-            self.cfg.drbd || (self.peer_stale.is_none() && self.self_stale.is_none()),
-            "BUG: a stale-data record without DRBD"
-        );
-        assert!(
-            !(self.fencing_in_flight && self.power_fenced),
-            "BUG: a power fence in flight after the peer was reported off"
-        );
     }
 
     /// What to do now. Pure: calling it twice gives the same answer.
@@ -261,25 +185,11 @@ impl Node {
 
     /// Records that `ready`'s actions were handed to the daemon.
     pub fn advance(&mut self, ready: &Ready) {
+        self.check_actions(ready);
         self.queued.clear();
         for action in &ready.actions {
             match action {
-                Action::Run(step) => {
-                    let takes_storage = match step {
-                        Step::Promote { force: false } => true,
-                        Step::Mount => !self.cfg.drbd && !self.any_up() && !self.forced(),
-                        _ => false,
-                    };
-                    if takes_storage {
-                        assert!(
-                            self.safe_to_take_over(),
-                            "BUG: promote asked while unsafe: {:?}",
-                            self.drbd
-                        );
-                    }
-                    assert!(self.in_flight.is_none(), "BUG: two actions in flight");
-                    self.in_flight = Some(*step);
-                }
+                Action::Run(step) => self.in_flight = Some(*step),
                 Action::PowerFencePeer => self.fencing_in_flight = true,
                 Action::Send(PeerMessage::Handover) => {
                     self.handover_owed = false;
@@ -287,108 +197,18 @@ impl Node {
                     if self.operator == Some(OperatorGoal::Standby) {
                         self.operator = None;
                     }
-                    self.local_failure = None;
+                    // The failure that gave the service away is spent; earlier ones stay
+                    // in the restart window.
+                    self.mysqld_failures.truncate(self.cfg.restart_limit);
+                    self.give_away_journaled = false;
                 }
                 Action::Journal(JournalEvent::FailoverStarted { .. }) => {
-                    self.last_failover_at = Some(self.now)
+                    self.last_failover_at = Some(self.now);
+                    self.give_away_journaled = self.restart_budget_spent();
                 }
                 _ => {}
             }
         }
         self.check_invariants();
-    }
-
-    pub(crate) fn forced(&self) -> bool {
-        matches!(self.operator, Some(OperatorGoal::Active { force: true }))
-    }
-
-    pub(crate) fn queue_journal(&mut self, event: JournalEvent) {
-        self.queued.push(Action::Journal(event));
-    }
-
-    pub(crate) fn peer_fresh(&self) -> bool {
-        self.peer_heard_at
-            .is_some_and(|at| self.now - at <= self.cfg.peer_timeout_ticks)
-    }
-
-    /// The peer's view, if it is fresh.
-    pub(crate) fn fresh_peer(&self) -> Option<&PeerView> {
-        self.peer.as_ref().filter(|_| self.peer_fresh())
-    }
-
-    pub(crate) fn all_up(&self) -> bool {
-        self.up.all()
-    }
-
-    pub(crate) fn any_up(&self) -> bool {
-        self.up.any()
-    }
-
-    fn on_drbd(&mut self, view: DrbdView) {
-        if self.cfg.drbd {
-            self.up.set(Layer::Primary, view.role == Role::Primary);
-        }
-        if view.connected() && view.peer_disk == DiskState::UpToDate {
-            // Reconnected and in sync: whatever fencing said about the peer is history.
-            self.power_fenced = false;
-            if view.disk == DiskState::UpToDate {
-                if self.split_brain.take().is_some() {
-                    // Only a resolution reconnects a split-brain: one side's changes were
-                    // discarded and both disks hold the same data again.
-                    self.queue_journal(JournalEvent::SplitBrainResolved);
-                }
-                self.end_resolve();
-            }
-        }
-        self.drbd = view;
-        self.drbd_known = true;
-        self.fence_on_drbd();
-        self.clear_stale_if_synced();
-    }
-
-    fn on_peer(&mut self, message: PeerMessage) {
-        self.peer_heard_at = Some(self.now);
-        match message {
-            PeerMessage::Heartbeat(view) => {
-                if view.role == Role::Primary || view.active {
-                    self.handover_at = None;
-                }
-                if view.stale_peer {
-                    let peer = self.cfg.peer.clone();
-                    self.mark_self_stale(format!(
-                        "{peer} could not outdate this node while it was Primary"
-                    ));
-                }
-                self.peer = Some(view);
-            }
-            PeerMessage::Handover => self.handover_at = Some(self.now),
-            PeerMessage::StepDown => {
-                if self.any_up() {
-                    self.operator = Some(OperatorGoal::Standby);
-                    self.handover_owed = true;
-                    self.queue_journal(JournalEvent::SwitchoverStarted {
-                        to: self.cfg.peer.clone(),
-                    });
-                }
-            }
-            PeerMessage::OutdateRequest { call } => self.on_outdate_request(call),
-            PeerMessage::ResolveSplitBrain { keep, backup } => self.begin_resolve(&keep, backup),
-            PeerMessage::OutdateReply { call, outcome } => self.on_outdate_reply(call, outcome),
-        }
-    }
-
-    fn on_helper(&mut self, helper: Helper) {
-        match helper {
-            Helper::FencePeer { call } => self.on_fence_peer(call),
-            Helper::UnfencePeer { call } => {
-                self.queued.push(Action::AnswerHelper { call, code: 0 })
-            }
-            Helper::SplitBrain { call } => {
-                let detail = "DRBD reported split-brain; the connection was dropped".to_string();
-                self.split_brain = Some(detail.clone());
-                self.queue_journal(JournalEvent::SplitBrain { detail });
-                self.queued.push(Action::AnswerHelper { call, code: 0 });
-            }
-        }
     }
 }

@@ -43,12 +43,10 @@ impl Node {
     /// Where this node stands, derived from its facts.
     pub fn mode(&self) -> Mode {
         let starting = (self.cfg.drbd && !self.drbd_known)
-            || (self.peer_heard_at.is_none()
-                && !self.up.any()
-                && self.now - self.started_at <= self.cfg.peer_timeout_ticks);
+            || (!self.up.any() && self.peer_unheard_since_start());
         let stopping = self.in_flight.is_some_and(is_stop)
-            || self.escalation.is_some()
-            || (self.up.any() && self.handover_owed);
+            || self.escalation().is_some()
+            || (self.up.any() && self.owes_handover());
         if starting {
             Mode::Starting
         } else if self.paused {
@@ -69,7 +67,7 @@ impl Node {
     }
 }
 
-fn is_start(step: Step) -> bool {
+pub(crate) fn is_start(step: Step) -> bool {
     LAYERS.iter().any(|l| l.start() == step) || matches!(step, Step::Promote { .. })
 }
 

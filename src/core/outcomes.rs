@@ -1,42 +1,33 @@
 //! What the core learns from its own actions and the monitors: step outcomes, service health.
-//! The handlers record facts and budgets (restarts, backoff); decide() draws the consequences.
+//! The handlers record facts (what failed, when, how often); decide() and recovery.rs draw
+//! the consequences (restart, give the service away, escalate, back off).
 
+use super::mode::is_start;
 use super::{Action, Health, JournalEvent, Layer, Node, OperatorGoal, OutdateOutcome, PeerMessage};
-use super::{Step, LAYERS, MAX_BACKOFF_DOUBLINGS};
+use super::{Step, LAYERS};
+use crate::drbd::DiskState;
 
 impl Node {
     pub(crate) fn on_health(&mut self, health: Health) {
-        let (layer, what) = match &health {
-            Health::MysqldExited(how) => (Layer::Mysqld, format!("mysqld {how}")),
-            Health::MysqldUnhealthy(why) => (Layer::Mysqld, format!("mysqld unhealthy: {why}")),
+        let what = match &health {
+            Health::MysqldExited(how) => format!("mysqld {how}"),
+            Health::MysqldUnhealthy(why) => format!("mysqld unhealthy: {why}"),
         };
-        if !self.up.contains(layer) || (self.mysqld_hung && layer == Layer::Mysqld) {
+        if !self.up.contains(Layer::Mysqld) || self.mysqld_hung {
             return;
         }
         if matches!(health, Health::MysqldUnhealthy(_)) {
             // Still running: decide() stops it first; the restart budget counts it now.
             self.mysqld_hung = true;
         } else {
-            self.up.set(layer, false);
+            self.up.set(Layer::Mysqld, false);
         }
-        self.restarts
-            .retain(|at| self.now - at < self.cfg.restart_window_ticks);
-        if self.restarts.len() >= self.cfg.restart_limit {
-            let why = format!(
-                "{what}, and it failed {} times within the restart window",
-                self.restarts.len() + 1
-            );
-            // Moving the service is an automatic failover: journaled, and rate-limited.
-            self.queue_journal(JournalEvent::FailoverStarted {
-                reason: format!("local failure: {why}"),
-            });
-            self.local_failure = Some(why);
-            self.handover_owed = true;
-        } else {
-            self.restarts.push(self.now);
-        }
+        let window = self.cfg.restart_window_ticks;
+        self.mysqld_failures.retain(|at| self.now - at < window);
+        self.mysqld_failures.push(self.now);
+        self.mysqld_failure = Some(what.clone());
         self.queue_journal(JournalEvent::StepFailed {
-            step: layer.start(),
+            step: Layer::Mysqld.start(),
             error: what,
         });
     }
@@ -53,19 +44,14 @@ impl Node {
         self.on_resolve_step(step, &result);
     }
 
-    /// Exponential backoff for a failing power fence or stop chain: one peer timeout, then
-    /// doubling up to 2^[`MAX_BACKOFF_DOUBLINGS`] peer timeouts.
-    pub(crate) fn backoff_ticks(&self, failures: u32) -> u64 {
-        self.cfg.peer_timeout_ticks.max(1) << failures.min(MAX_BACKOFF_DOUBLINGS)
-    }
-
     fn on_step_ok(&mut self, step: Step) {
         if LAYERS.iter().any(|l| l.stop() == step) || step == Step::ForceDemote {
             self.stop_failures = 0;
-            self.stop_retry_at = None;
+            self.stop_chain_failed_at = None;
         }
-        if step == Step::SelfFence {
-            self.escalation = None;
+        if matches!(step, Step::SelfFence | Step::Demote | Step::ForceDemote) {
+            // The stop chain got through: nothing left to escalate.
+            self.stop_failed = None;
         }
         if step == Step::StopMysqld {
             self.mysqld_hung = false;
@@ -82,6 +68,11 @@ impl Node {
             // Shared-disk: holding the mount is what "Primary" means.
             self.up.set(Layer::Primary, self.up.contains(Layer::Mount));
         }
+        if self.up.all() {
+            // The chain came up after all (a retry worked): an earlier failure is history,
+            // not a reason to roll back what now runs.
+            self.start_failed_at = None;
+        }
         match step {
             Step::Promote { .. } => {
                 self.queue_journal(JournalEvent::Promoted {
@@ -90,12 +81,14 @@ impl Node {
                 self.handover_at = None;
             }
             Step::Demote | Step::ForceDemote => {
-                self.escalation = None;
                 self.queue_journal(JournalEvent::Demoted {
                     reason: "DRBD role is Secondary".into(),
                 });
             }
             Step::OutdateLocal => {
+                // exec read the state back: the disk is Outdated now, whether or not events2
+                // has said so yet. Deciding on the older view could promote an Outdated disk.
+                self.drbd.disk = DiskState::Outdated;
                 if let Some(call) = self.outdate_call.take() {
                     self.queued.push(Action::Send(PeerMessage::OutdateReply {
                         call,
@@ -110,35 +103,28 @@ impl Node {
         }
     }
 
+    /// Records the failure; recovery.rs reads it (rollback wait, escalation, backoff).
     fn on_step_failed(&mut self, step: Step, error: String) {
         self.queue_journal(JournalEvent::StepFailed {
             step,
             error: error.clone(),
         });
-        let is_start = LAYERS.iter().any(|l| l.start() == step);
-        if is_start {
-            // Roll back what was started, and do not retry at once.
-            let wait = self.cfg.peer_timeout_ticks * 2;
-            self.start_blocked_until = Some(super::deadline::Deadline::after(self.now, wait));
-        } else if step == Step::OutdateLocal {
-            self.outdate_call = None;
-        } else if matches!(
-            step,
-            Step::Backup | Step::Connect | Step::ConnectDiscardMyData
-        ) {
+        match step {
+            // Any promote, forced too, is a start step: its failure is rolled back and
+            // retried later, never escalated to a self-fence.
+            _ if is_start(step) => self.start_failed_at = Some(self.now),
+            // The peer's request cannot be honoured now: its fence-peer asks again or ends.
+            Step::OutdateLocal => self.outdate_call = None,
             // A split-brain resolution's step stops nothing, so its failure is no failed stop
-            // chain to fence: resolve.rs ends the attempt with the error, before any discard.
-        } else {
-            self.escalation = match step {
-                Step::Demote if self.cfg.drbd => Some(Step::ForceDemote),
-                Step::SelfFence | Step::Disconnect => None,
-                _ => Some(Step::SelfFence),
-            };
-            if step == Step::SelfFence {
-                // The whole chain failed: try again later, ever later, not in a hot loop.
-                let wait = self.backoff_ticks(self.stop_failures);
-                self.stop_retry_at = Some(super::deadline::Deadline::after(self.now, wait));
-                self.stop_failures += 1;
+            // chain: resolve.rs ends the attempt with the error, before any discard. A failed
+            // disconnect leaves the node as it was (decide() tries again or waits).
+            Step::Backup | Step::Connect | Step::ConnectDiscardMyData | Step::Disconnect => {}
+            _ => {
+                self.stop_failed = Some(step);
+                if step == Step::SelfFence {
+                    self.stop_failures += 1;
+                    self.stop_chain_failed_at = Some(self.now);
+                }
             }
         }
     }

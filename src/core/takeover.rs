@@ -2,7 +2,7 @@
 //! standby's goals, the fence delay, and the safety predicate that advance() asserts.
 
 use super::decide::Goal;
-use super::Node;
+use super::{Node, PeerView};
 use crate::drbd::{DiskState, Role};
 
 impl Node {
@@ -27,50 +27,62 @@ impl Node {
             );
         }
         if let Some(p) = self.fresh_peer() {
-            if p.active || p.busy || p.role == Role::Primary {
-                return (
-                    Goal::Hold,
-                    format!("no action: {peer} is active; standby here"),
-                );
-            }
-            if self.cfg.drbd && !p.drbd_known {
-                return (
-                    Goal::Hold,
-                    format!("waiting for {peer} to read its DRBD state"),
-                );
-            }
-            if let Some(at) = self.handed_over_at {
-                if self.now - at <= 2 * self.cfg.peer_timeout_ticks {
-                    return (
-                        Goal::Hold,
-                        format!("handed over to {peer}: waiting for it to take over"),
-                    );
-                }
-            }
-            if self.handover_at.is_some() {
-                return (
-                    Goal::Active { failover: false },
-                    format!("{peer} handed over and is Secondary: taking over"),
-                );
-            }
-            let peer_unfit =
-                (self.cfg.drbd && p.disk != DiskState::UpToDate) || self.peer_stale.is_some();
-            if self.cfg.preferred || peer_unfit {
-                return (
-                    Goal::Active { failover: false },
-                    format!("nobody is active and {peer} is standby: starting here"),
-                );
-            }
+            return self.heard_peer_goal(p);
+        }
+        if self.peer_fresh() {
+            // Heard (an outdate request, a handover), but no heartbeat yet: alive.
             return (
                 Goal::Hold,
-                format!("nobody is active: waiting for {peer}, the preferred node, to start"),
+                format!("{peer} is heard; waiting for its heartbeat"),
             );
         }
-        if self.peer_heard_at.is_none() && self.now - self.started_at <= self.cfg.peer_timeout_ticks
-        {
+        if self.peer_unheard_since_start() {
             return (Goal::Hold, format!("waiting to hear from {peer}"));
         }
         self.peer_silent_goal()
+    }
+
+    /// The peer is heard and has sent its view: who starts, or who waits for whom.
+    fn heard_peer_goal(&self, p: &PeerView) -> (Goal, String) {
+        let peer = &self.cfg.peer;
+        if p.active || p.busy || p.role == Role::Primary {
+            return (
+                Goal::Hold,
+                format!("no action: {peer} is active; standby here"),
+            );
+        }
+        if self.cfg.drbd && !p.drbd_known {
+            return (
+                Goal::Hold,
+                format!("waiting for {peer} to read its DRBD state"),
+            );
+        }
+        if let Some(at) = self.handed_over_at {
+            if self.now - at <= 2 * self.cfg.peer_timeout_ticks {
+                return (
+                    Goal::Hold,
+                    format!("handed over to {peer}: waiting for it to take over"),
+                );
+            }
+        }
+        if self.handover_at.is_some() {
+            return (
+                Goal::Active { failover: false },
+                format!("{peer} handed over and is Secondary: taking over"),
+            );
+        }
+        let peer_unfit =
+            (self.cfg.drbd && p.disk != DiskState::UpToDate) || self.peer_stale.is_some();
+        if self.cfg.preferred || peer_unfit {
+            return (
+                Goal::Active { failover: false },
+                format!("nobody is active and {peer} is standby: starting here"),
+            );
+        }
+        (
+            Goal::Hold,
+            format!("nobody is active: waiting for {peer}, the preferred node, to start"),
+        )
     }
 
     fn peer_silent_goal(&self) -> (Goal, String) {
@@ -122,7 +134,14 @@ impl Node {
                 ),
             );
         }
-        if let Some(retry) = super::deadline::pending(self.power_fence_retry_at, self.now) {
+        self.unproven_silent_goal()
+    }
+
+    /// A silent peer that nothing proves down: power-fence it (after the backoff of a failed
+    /// fence, and after the fence delay), or, without a power fence, wait.
+    fn unproven_silent_goal(&self) -> (Goal, String) {
+        let peer = &self.cfg.peer;
+        if let Some(retry) = self.power_fence_retry() {
             let at = retry.at;
             return (
                 Goal::Hold,

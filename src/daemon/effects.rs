@@ -70,7 +70,7 @@ impl Effects {
                 .map_err(|e| text(&e)),
             Step::Umount => {
                 let grace = Duration::from_millis(HOLDER_GRACE_MS);
-                let killed = mount::umount(config.filesystem.mountpoint.get_ref(), grace)
+                let killed = mount::umount(&config.settings.filesystem.mountpoint, grace)
                     .await
                     .map_err(|e| text(&e))?;
                 for holder in killed {
@@ -80,11 +80,11 @@ impl Effects {
             }
             Step::StartMysqld => self.start_mysqld().await,
             Step::StopMysqld => self.stop_mysqld().await,
-            Step::AddVip => vip::add(&config.vip)
+            Step::AddVip => vip::add(&config.settings.vip)
                 .await
                 .map(|report| tracing::info!(%report, "VIP"))
                 .map_err(|e| text(&e)),
-            Step::RemoveVip => vip::remove(&config.vip)
+            Step::RemoveVip => vip::remove(&config.settings.vip)
                 .await
                 .map(|report| tracing::info!(%report, "VIP"))
                 .map_err(|e| text(&e)),
@@ -101,9 +101,9 @@ impl Effects {
     async fn preserve(&self) -> Result<(), String> {
         let config = &self.config;
         let device = config
-            .node_named(&self.me)
-            .and_then(|node| node.backing_disk.as_ref())
-            .map(|disk| disk.get_ref().clone())
+            .settings
+            .node(&self.me)
+            .and_then(|node| node.backing_disk.clone())
             .ok_or_else(|| format!("node {} has no backing_disk to preserve", self.me))?;
         let minor = config.drbd.as_ref().map_or(0, |d| d.minor);
         let generations = crate::exec::dmesg::read()
@@ -115,7 +115,7 @@ impl Effects {
             resource: config.drbd_resource().unwrap_or_default().to_string(),
             node: self.me.clone(),
             device,
-            dir: config.engine.split_brain_backup_dir.get_ref().clone(),
+            dir: config.settings.split_brain_backup_dir.clone(),
             generations,
             before_read_back: None,
         };
@@ -138,7 +138,7 @@ impl Effects {
     /// Adopts a running server if there is one, else starts one; either way a watcher task
     /// takes charge of it.
     pub async fn start_mysqld(&self) -> Result<(), String> {
-        let cfg = &self.config.mysqld;
+        let cfg = &self.config.settings.mysqld;
         let server = match AdoptedMysqld::find(cfg).map_err(|e| e.to_string())? {
             Some(adopted) => {
                 tracing::info!(pid = adopted.pid, "adopted a running mysqld");
@@ -162,7 +162,7 @@ impl Effects {
         if let Ok(mut slot) = self.mysqld.lock() {
             *slot = Some(MysqldSlot { stop: stop_tx });
         }
-        let stop_timeout = Duration::from_millis(*self.config.mysqld.stop_timeout_ms.get_ref());
+        let stop_timeout = Duration::from_millis(self.config.settings.mysqld.stop_timeout_ms);
         let effects = self.clone();
         tokio::spawn(async move { effects.watcher(server, stop_rx, stop_timeout).await });
     }
@@ -261,7 +261,7 @@ impl Effects {
                 continue;
             }
             let started = std::time::Instant::now();
-            let checked = crate::exec::mysqld::health(&self.config.mysqld).await;
+            let checked = crate::exec::mysqld::health(&self.config.settings.mysqld).await;
             self.record_health(checked.is_ok(), Some(started.elapsed().as_secs_f64()));
             match checked {
                 Ok(()) => failures = 0,

@@ -61,7 +61,7 @@ pub async fn run(config: Config, launch: Launch) -> Result<(), DaemonError> {
     let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::io("signals"))?;
     let mut hangup = signal(SignalKind::hangup()).map_err(DaemonError::io("signals"))?;
     // The tick length is restart-only (config/reload.rs), so this interval never changes.
-    let tick_ms = *config.timings.heartbeat_interval_ms.get_ref();
+    let tick_ms = config.settings.heartbeat_interval_ms;
     let mut ticker = tokio::time::interval(std::time::Duration::from_millis(tick_ms));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut watchdog = daemon
@@ -207,7 +207,7 @@ impl Daemon {
         match request {
             ControlRequest::Status => {
                 let status = ClusterStatus {
-                    cluster: self.config.cluster.get_ref().clone(),
+                    cluster: self.config.settings.cluster.clone(),
                     local: self.core.status(),
                     peer: self.core.peer_view(),
                     sync_percent: self.sync_percent(),

@@ -35,18 +35,17 @@ impl Observer {
         paths: PathStats,
     ) -> Result<Observer, super::DaemonError> {
         let (me, peer) = (&core.config().me, &core.config().peer);
-        let hooks = config.hooks.as_ref().map(|hooks| {
+        let hooks = config.settings.hooks.as_ref().map(|hooks| {
             hook::spawn(HookSpec {
-                command: hooks.command.get_ref().clone(),
-                timeout_ms: *hooks.timeout_ms.get_ref(),
+                command: hooks.command.clone(),
+                timeout_ms: hooks.timeout_ms,
                 node: me.clone(),
                 peer: peer.clone(),
-                cluster: config.cluster.get_ref().clone(),
+                cluster: config.settings.cluster.clone(),
             })
         });
         let mut snapshot = None;
-        if let Some(metrics) = &config.metrics {
-            let address = metrics.listen.get_ref().0;
+        if let Some(address) = config.settings.metrics_listen {
             let listener =
                 metrics_http::bind(address)
                     .await

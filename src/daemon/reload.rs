@@ -40,7 +40,7 @@ impl Daemon {
                 tracing::info!("reload: nothing changed");
             }
         } else {
-            match setup::core_config(&reload.config, &self.core.config().me) {
+            match setup::core_config(&reload.config.settings, &self.core.config().me) {
                 Ok(core_config) => {
                     self.core.reconfigure(core_config);
                     let config = Arc::new(reload.config);

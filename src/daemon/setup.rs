@@ -4,7 +4,7 @@
 use super::effects::Effects;
 use super::error::DaemonError;
 use super::{Daemon, Launch, CONTROL_CHANNEL_CAPACITY, INPUT_CHANNEL_CAPACITY};
-use crate::config::Config;
+use crate::config::{Config, Settings};
 use crate::core::{CoreConfig, DrbdView, JournalEvent, Node, StateKey};
 use crate::drbd::ResourceState;
 use crate::exec::events2::Events2Supervisor;
@@ -24,30 +24,28 @@ fn ticks(ms: u64, tick_ms: u64) -> u64 {
     ms.div_ceil(tick_ms.max(1))
 }
 
-pub fn core_config(config: &Config, me: &str) -> Result<CoreConfig, DaemonError> {
-    let names = config.node_names();
-    let peer = config
-        .peer_of(me)
-        .filter(|_| config.node_named(me).is_some());
+/// The core's limits in ticks, from the plain runtime settings.
+pub fn core_config(settings: &Settings, me: &str) -> Result<CoreConfig, DaemonError> {
+    let names = settings.node_names();
+    let peer = settings.peer_of(me).filter(|_| settings.node(me).is_some());
     let Some(peer) = peer else {
         return Err(DaemonError::NotANode {
             me: me.to_string(),
             nodes: names.join(", "),
         });
     };
-    let tick_ms = *config.timings.heartbeat_interval_ms.get_ref();
-    let engine = &config.engine;
+    let tick_ms = settings.heartbeat_interval_ms;
     Ok(CoreConfig {
         me: me.to_string(),
-        peer: peer.name.get_ref().clone(),
-        drbd: config.drbd.is_some(),
-        peer_timeout_ticks: ticks(*config.timings.peer_timeout_ms.get_ref(), tick_ms),
-        flap_guard_ticks: ticks(engine.flap_guard_s * 1000, tick_ms),
-        restart_limit: engine.mysqld_restart_limit,
-        restart_window_ticks: ticks(engine.mysqld_restart_window_s * 1000, tick_ms),
-        power_fence: engine.power_fence_command.is_some(),
-        automatic_failover: engine.automatic_failover,
-        fence_delay_ticks: ticks(*config.timings.fence_delay_ms.get_ref(), tick_ms),
+        peer: peer.name.clone(),
+        drbd: settings.drbd,
+        peer_timeout_ticks: ticks(settings.peer_timeout_ms, tick_ms),
+        flap_guard_ticks: ticks(settings.flap_guard_ms, tick_ms),
+        restart_limit: settings.mysqld_restart_limit,
+        restart_window_ticks: ticks(settings.mysqld_restart_window_ms, tick_ms),
+        power_fence: settings.power_fence,
+        automatic_failover: settings.automatic_failover,
+        fence_delay_ticks: ticks(settings.fence_delay_ms, tick_ms),
         preferred: names.first().is_some_and(|first| first == me),
     })
 }
@@ -73,8 +71,8 @@ pub(super) fn now_ms() -> u64 {
 impl Daemon {
     pub(crate) async fn start(config: Arc<Config>, launch: Launch) -> Result<Daemon, DaemonError> {
         let me = launch.me;
-        let core_config = core_config(&config, &me)?;
-        let tick_ms = *config.timings.heartbeat_interval_ms.get_ref();
+        let core_config = core_config(&config.settings, &me)?;
+        let tick_ms = config.settings.heartbeat_interval_ms;
         let path = config.engine.state_dir.join("journal");
         let (journal, report) =
             Journal::<JournalEvent>::open(&path).map_err(|e| DaemonError::Journal {
@@ -110,7 +108,12 @@ impl Daemon {
             mysqld: Arc::new(Mutex::new(None)),
             health: observe.mysqld.clone(),
         };
-        if core.view().active || AdoptedMysqld::find(&config.mysqld).ok().flatten().is_some() {
+        if core.view().active
+            || AdoptedMysqld::find(&config.settings.mysqld)
+                .ok()
+                .flatten()
+                .is_some()
+        {
             // A running server is adopted into a watcher, exactly as after a start.
             if let Err(e) = effects.start_mysqld().await {
                 tracing::warn!(error = %e, "cannot adopt mysqld");
@@ -122,7 +125,7 @@ impl Daemon {
         let (control_tx, control) = mpsc::channel(CONTROL_CHANNEL_CAPACITY);
         tokio::spawn(crate::control::server::serve(listener, control_tx));
         let events = super::events2_command(&config).map(Events2Supervisor::spawn);
-        tracing::info!(node = %me, cluster = %config.cluster.get_ref(), "tandemd started");
+        tracing::info!(node = %me, cluster = %config.settings.cluster, "tandemd started");
         Ok(Daemon {
             drbd: ResourceState::new(config.drbd_resource().unwrap_or_default()),
             config,
@@ -206,8 +209,11 @@ async fn adopt(config: &Config, core: &mut Node) {
         mount::state(&MountSpec::from_config(config)),
         Ok(MountState::Mounted)
     );
-    let mysqld = AdoptedMysqld::find(&config.mysqld).ok().flatten().is_some();
-    let vip = vip::present(&config.vip).await.unwrap_or(false);
+    let mysqld = AdoptedMysqld::find(&config.settings.mysqld)
+        .ok()
+        .flatten()
+        .is_some();
+    let vip = vip::present(&config.settings.vip).await.unwrap_or(false);
     if mounted || mysqld || vip {
         tracing::info!(mounted, mysqld, vip, "adopting what is already running");
     }

@@ -1,7 +1,7 @@
 //! DRBD state words, in both vocabularies, and the `drbdadm role|dstate|cstate` outputs.
 //!
-//! DRBD 8.4 with drbd-utils 9.x speaks two vocabularies (see `lab-facts.md`, "Two output
-//! vocabularies"): `drbdsetup events2`/`status` use DRBD 9 words, where the connection state
+//! DRBD 8.4 with drbd-utils 9.x speaks two vocabularies (docs/decisions.md, "State words"):
+//! `drbdsetup events2`/`status` use DRBD 9 words, where the connection state
 //! (`connection:Connected`) and the replication state (`replication:SyncSource`) are separate;
 //! `/proc/drbd` and `drbdadm cstate` use one 8.4 `cs:` word for both. The model uses the DRBD 9
 //! words, and [`from_84_cstate`] translates.

@@ -36,10 +36,10 @@ pub struct MountSpec {
 
 impl MountSpec {
     pub fn from_config(config: &crate::config::Config) -> Self {
-        let fs = &config.filesystem;
+        let fs = &config.settings.filesystem;
         Self {
-            device: config.filesystem_device(),
-            mountpoint: fs.mountpoint.get_ref().clone(),
+            device: fs.device.clone(),
+            mountpoint: fs.mountpoint.clone(),
             fstype: fs.fstype.clone(),
             options: fs.options.clone(),
             fsck: fs.fsck_before_mount,

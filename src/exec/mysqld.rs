@@ -35,7 +35,7 @@ pub use sql::{
     READY_PROBE_TIMEOUT_MS, READ_ONLY_TIMEOUT_MS,
 };
 
-use crate::config::Mysqld;
+use crate::config::MysqldSettings;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::PathBuf;
@@ -142,15 +142,15 @@ impl MysqldProcess {
     /// Refuses a busy datadir or socket, spawns the server, and returns once it answers
     /// `SELECT 1` as the admin user over its socket (a socket that accepts connections is not
     /// enough: the server accepts before it can run queries).
-    pub async fn start(cfg: &Mysqld) -> Result<MysqldProcess, MysqldError> {
+    pub async fn start(cfg: &MysqldSettings) -> Result<MysqldProcess, MysqldError> {
         refuse_if_busy(cfg)?;
         let log = error_log_path(cfg);
         let log_from = log.as_deref().map(exit::file_len).unwrap_or(0);
         let started = Instant::now();
         let mut child = spawn(cfg)?;
         let pid = child_pid(&child, cfg)?;
-        let stop_timeout_ms = *cfg.stop_timeout_ms.get_ref();
-        let start_timeout_ms = *cfg.start_timeout_ms.get_ref();
+        let stop_timeout_ms = cfg.stop_timeout_ms;
+        let start_timeout_ms = cfg.start_timeout_ms;
         let deadline = started + Duration::from_millis(start_timeout_ms);
         let mut last_error = String::from("no probe finished");
         let log_tail = || exit::start_log_tail(log.as_deref(), log_from, &stderr_path(cfg));
@@ -260,7 +260,7 @@ impl MysqldProcess {
 
 /// Spawns the server with a cleared environment, cwd `/` (so it pins no mountpoint tandem may
 /// need to unmount), stdin closed, stdout and stderr into [`STDERR_FILE`].
-fn spawn(cfg: &Mysqld) -> Result<Child, MysqldError> {
+fn spawn(cfg: &MysqldSettings) -> Result<Child, MysqldError> {
     let spawn_error = |error: String| MysqldError::Spawn {
         binary: cfg.binary.clone(),
         error,
@@ -289,7 +289,7 @@ fn spawn(cfg: &Mysqld) -> Result<Child, MysqldError> {
 /// Creates the socket directory when it is missing, owned by the server's user, who writes
 /// its socket and pid file there. A fresh `/run` after a boot has no `/run/mysqld`, and with no
 /// systemd there is no tmpfiles.d to make it. An existing directory is left as it is.
-fn prepare_socket_dir(cfg: &Mysqld) -> Result<(), String> {
+fn prepare_socket_dir(cfg: &MysqldSettings) -> Result<(), String> {
     let dir = socket_dir(cfg);
     if dir.is_dir() {
         return Ok(());
@@ -308,7 +308,7 @@ fn prepare_socket_dir(cfg: &Mysqld) -> Result<(), String> {
         .map_err(|e| format!("cannot chown {} to {}: {e}", dir.display(), cfg.user))
 }
 
-fn child_pid(child: &Child, cfg: &Mysqld) -> Result<i32, MysqldError> {
+fn child_pid(child: &Child, cfg: &MysqldSettings) -> Result<i32, MysqldError> {
     child
         .id()
         .and_then(|id| i32::try_from(id).ok())
@@ -320,7 +320,7 @@ fn child_pid(child: &Child, cfg: &Mysqld) -> Result<i32, MysqldError> {
 
 /// Polls `SELECT 1` until it answers (true) or `deadline` passes (false), keeping the last
 /// failure for the timeout report.
-async fn wait_ready(cfg: &Mysqld, deadline: Instant, last_error: &mut String) -> bool {
+async fn wait_ready(cfg: &MysqldSettings, deadline: Instant, last_error: &mut String) -> bool {
     let poll = Duration::from_millis(READY_POLL_INTERVAL_MS);
     loop {
         let left_ms = deadline

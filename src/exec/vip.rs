@@ -16,7 +16,7 @@ mod report;
 pub use report::{AddOutcome, AddReport, RemoveOutcome, RemoveReport};
 
 use super::arp::{ArpSocket, MacAddr};
-use crate::config::{Vip, VipAddress};
+use crate::config::{VipAddress, VipSettings};
 use futures_util::TryStreamExt;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkLayerType};
@@ -98,7 +98,7 @@ pub fn address_label(interface: &str) -> String {
 /// Sends ARP probes for the VIP and listens for another host that answers for it (or probes
 /// for it at the same time): `Conflict`, naming that host's MAC. Sends nothing that would
 /// change anyone's neighbour cache.
-pub async fn probe(vip: &Vip) -> Result<(), VipError> {
+pub async fn probe(vip: &VipSettings) -> Result<(), VipError> {
     let ip = ipv4(vip)?;
     let (index, mac) = arp_link(&vip.interface).await?;
     probe_on(&vip.interface, index, mac, ip).await
@@ -108,12 +108,12 @@ pub async fn probe(vip: &Vip) -> Result<(), VipError> {
 /// `gratuitous_arp_count` gratuitous ARPs `gratuitous_arp_interval_ms` apart. An address
 /// already present is adopted and announced again. A conflict leaves the host untouched;
 /// a failure to announce after adding leaves the address in place (a retry adopts it).
-pub async fn add(vip: &Vip) -> Result<AddReport, VipError> {
+pub async fn add(vip: &VipSettings) -> Result<AddReport, VipError> {
     let ip = ipv4(vip)?;
     let interface = vip.interface.as_str();
     let (index, mac) = arp_link(interface).await?;
     probe_on(interface, index, mac, ip).await?;
-    let address = *vip.address.get_ref();
+    let address = vip.address;
     let label = address_label(interface);
     let request_label = label.clone();
     let outcome = with_netlink(interface, "adding the VIP", |handle| async move {
@@ -140,7 +140,7 @@ pub async fn add(vip: &Vip) -> Result<AddReport, VipError> {
 
 /// Sends the configured gratuitous ARPs for the VIP, e.g. to re-announce it; returns how
 /// many were sent.
-pub async fn send_gratuitous_arps(vip: &Vip) -> Result<u32, VipError> {
+pub async fn send_gratuitous_arps(vip: &VipSettings) -> Result<u32, VipError> {
     let ip = ipv4(vip)?;
     let (index, mac) = arp_link(&vip.interface).await?;
     announce(&vip.interface, index, mac, ip, vip).await
@@ -149,9 +149,9 @@ pub async fn send_gratuitous_arps(vip: &Vip) -> Result<u32, VipError> {
 /// Removes the VIP from the interface, whatever prefix or label it carries, so that an
 /// address added by hand goes too: what matters is that this host stops answering for it.
 /// An absent address is reported as such, not as an error.
-pub async fn remove(vip: &Vip) -> Result<RemoveReport, VipError> {
+pub async fn remove(vip: &VipSettings) -> Result<RemoveReport, VipError> {
     let interface = vip.interface.as_str();
-    let address = *vip.address.get_ref();
+    let address = vip.address;
     let outcome = with_netlink(interface, "removing the VIP", |handle| async move {
         let link = find_link(&handle, interface).await?;
         let request = handle.address().del(delete_message(link.index, address));
@@ -172,9 +172,9 @@ pub async fn remove(vip: &Vip) -> Result<RemoveReport, VipError> {
 }
 
 /// Whether the VIP's IP is on the interface (with any prefix), for the monitor.
-pub async fn present(vip: &Vip) -> Result<bool, VipError> {
+pub async fn present(vip: &VipSettings) -> Result<bool, VipError> {
     let interface = vip.interface.as_str();
-    let ip = vip.address.get_ref().ip;
+    let ip = vip.address.ip;
     with_netlink(interface, "listing addresses", |handle| async move {
         let link = find_link(&handle, interface).await?;
         let mut addresses = handle
@@ -307,7 +307,7 @@ async fn announce(
     index: u32,
     mac: MacAddr,
     ip: Ipv4Addr,
-    vip: &Vip,
+    vip: &VipSettings,
 ) -> Result<u32, VipError> {
     let (count, interval) = announcement(vip);
     let socket = open_socket(interface, index)?;
@@ -318,8 +318,8 @@ async fn announce(
 
 /// The configured count and interval, kept within their bounds (at least one ARP: adding
 /// a VIP nobody hears of would leave clients on the old MAC).
-fn announcement(vip: &Vip) -> (u32, Duration) {
-    let configured = *vip.gratuitous_arp_count.get_ref();
+fn announcement(vip: &VipSettings) -> (u32, Duration) {
+    let configured = vip.gratuitous_arp_count;
     let count = configured.clamp(1, MAX_GRATUITOUS_ARPS);
     let interval_ms = vip
         .gratuitous_arp_interval_ms
@@ -339,11 +339,11 @@ fn open_socket(interface: &str, index: u32) -> Result<ArpSocket, VipError> {
         .map_err(|source| socket_error("opening an ARP socket", interface, source))
 }
 
-fn ipv4(vip: &Vip) -> Result<Ipv4Addr, VipError> {
-    match vip.address.get_ref().ip {
+fn ipv4(vip: &VipSettings) -> Result<Ipv4Addr, VipError> {
+    match vip.address.ip {
         IpAddr::V4(ip) => Ok(ip),
         IpAddr::V6(_) => Err(VipError::Ipv6Unsupported {
-            address: *vip.address.get_ref(),
+            address: vip.address,
         }),
     }
 }

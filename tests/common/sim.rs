@@ -7,10 +7,25 @@
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
+use tandem::cli::ops::HELPER_TIMEOUT_MS;
 use tandem::core::{Action, CoreConfig, DrbdView, Health, Helper, Input, Node, PeerMessage, Step};
 use tandem::drbd::{ConnectionState, DiskState, Role};
+use tandem::exec::fence::{FenceCommandError, FENCE_COMMAND_TIMEOUT_MS};
 
 pub const NAMES: [&str; 2] = ["a", "b"];
+
+/// One simulated tick of wall-clock time: the sim's peer timeout of 5 ticks is then 1.5 s,
+/// as the example config's `peer_timeout_ms = 1500`. It turns the daemon's wall-clock
+/// bounds into ticks.
+pub const SIM_TICK_MS: u64 = 300;
+/// exec::fence kills a power-fence command that has not finished by then and reports it
+/// failed: a hung fence command answers after this many ticks, never sooner.
+pub const FENCE_TIMEOUT_TICKS: u64 = FENCE_COMMAND_TIMEOUT_MS.div_ceil(SIM_TICK_MS);
+/// The helper shim (`tandem helper fence-peer`) gives up on tandemd after this many ticks
+/// and answers DRBD 1.
+pub const HELPER_TIMEOUT_TICKS: u64 = HELPER_TIMEOUT_MS.div_ceil(SIM_TICK_MS);
+/// The most peer-link paths the simulation models.
+pub const MAX_PEER_PATHS: usize = 2;
 
 /// A small deterministic PRNG (xorshift64*), so a seed replays a schedule exactly.
 pub struct Rng(u64);
@@ -73,6 +88,32 @@ pub struct Cluster {
     pub power_fence: bool,
     /// The power-fence command fails (a BMC that does not answer).
     pub power_fence_fails: bool,
+    /// The power-fence command hangs: it neither succeeds nor fails until exec's timeout
+    /// kills it and reports failure. The BMC may have acted anyway (its answer was lost).
+    pub power_fence_hangs: bool,
+    /// A hung power-fence command per node: the tick exec's timeout reports it failed.
+    fence_hang: [Option<u64>; 2],
+    /// Slow peer replies: each message takes 1 + up to this many more ticks (possibly past
+    /// the peer timeout); 0 means one tick.
+    pub peer_delay_max_ticks: u64,
+    /// Peer-link paths (`peer_addresses`): the daemon sends every message on each live path
+    /// and the receiver takes every copy, so with two paths messages arrive twice and the
+    /// copies of different paths in any order.
+    pub peer_paths: usize,
+    /// Per path and direction, the tick the last message sent is due: TCP delivers one
+    /// direction of one connection in order, so a later message never overtakes an earlier.
+    last_due: [[u64; 2]; MAX_PEER_PATHS],
+    /// DRBD fence-peer calls waiting for tandemd's answer: (node, call, tick the shim gives up).
+    helper_deadlines: Vec<(usize, u64, u64)>,
+    /// The daemon drives its core (ready, advance, perform) after every input, not once a
+    /// tick (daemon/mod.rs): the random simulation does so too; transcripts drive per tick.
+    pub drive_after_input: bool,
+    /// Nodes that took an input and have not been driven since.
+    dirty: [bool; 2],
+    /// Fault coverage, for the simulation's summary: power-fence commands that hung, and
+    /// peer messages that arrived later than the peer timeout after they were sent.
+    pub hung_fences: u64,
+    pub late_messages: u64,
     in_transit: VecDeque<(usize, u64, PeerMessage)>,
     pub rng: Rng,
     /// Notable events, in order: what transcripts print.
@@ -129,6 +170,16 @@ impl Cluster {
             loss_percent: 0,
             power_fence,
             power_fence_fails: false,
+            power_fence_hangs: false,
+            fence_hang: [None, None],
+            peer_delay_max_ticks: 0,
+            peer_paths: 1,
+            last_due: [[0, 0]; MAX_PEER_PATHS],
+            helper_deadlines: Vec::new(),
+            drive_after_input: false,
+            dirty: [false, false],
+            hung_fences: 0,
+            late_messages: 0,
             in_transit: VecDeque::new(),
             rng: Rng::new(seed),
             log: Vec::new(),
@@ -176,9 +227,12 @@ impl Cluster {
         // DRBD suspends I/O (resource-and-stonith) as it loses the connection, before any
         // further write completes: fencing first, then this tick's writes.
         self.fence_on_disconnect();
+        self.drive_dirty();
         self.replicate();
         self.deliver();
         self.complete_steps();
+        self.drive_dirty();
+        self.expire_waits();
         for i in 0..2 {
             if !self.nodes[i].alive {
                 continue;
@@ -187,7 +241,8 @@ impl Cluster {
             let dumped = self.now >= self.nodes[i].drbd_dump_at;
             if dumped && self.nodes[i].last_view.as_ref() != Some(&view) {
                 self.nodes[i].last_view = Some(view.clone());
-                self.nodes[i].core.step(Input::Drbd(view));
+                self.input(i, Input::Drbd(view));
+                self.drive_dirty();
             }
             let heartbeat = PeerMessage::Heartbeat(self.nodes[i].core.view());
             self.send(1 - i, heartbeat);
@@ -195,6 +250,65 @@ impl Cluster {
             self.run_ready(i);
         }
         self.check_invariants();
+    }
+
+    /// One input to node `i`'s core; with `drive_after_input`, the node is driven before the
+    /// next input, as the daemon's loop does.
+    fn input(&mut self, i: usize, input: Input) {
+        self.nodes[i].core.step(input);
+        self.dirty[i] = self.drive_after_input;
+    }
+
+    fn drive_dirty(&mut self) {
+        while let Some(i) = (0..2).find(|i| self.dirty[*i]) {
+            self.dirty[i] = false;
+            if self.nodes[i].alive {
+                self.run_ready(i);
+            }
+        }
+    }
+
+    /// The daemon's wall-clock bounds: a hung power-fence command is killed and reported
+    /// failed; a fence-peer helper shim stops waiting for tandemd and answers DRBD 1.
+    fn expire_waits(&mut self) {
+        for (i, name) in NAMES.iter().enumerate() {
+            if self.fence_hang[i].is_some_and(|at| at <= self.now) {
+                self.fence_hang[i] = None;
+                let error = FenceCommandError::TimedOut {
+                    what: "power-fence",
+                    timeout_ms: FENCE_COMMAND_TIMEOUT_MS,
+                };
+                self.log
+                    .push(format!("{name}: power-fence command timed out"));
+                self.input(i, Input::PowerFenced(Err(error.to_string())));
+            }
+        }
+        let now = self.now;
+        let (expired, waiting): (Vec<_>, Vec<_>) = self
+            .helper_deadlines
+            .drain(..)
+            .partition(|(_, _, at)| *at <= now);
+        self.helper_deadlines = waiting;
+        for (i, call, _) in expired {
+            let node = &self.nodes[i];
+            if node.fence_wait == Some(call) || node.disconnect_call == Some(call) {
+                self.log.push(format!(
+                    "{}: fence-peer helper timed out: answers 1",
+                    NAMES[i]
+                ));
+                self.on_fence_answer(i, call, 1);
+            }
+        }
+        self.drive_dirty();
+    }
+
+    /// DRBD runs the fence-peer helper on node `i`; the shim waits for tandemd, bounded.
+    fn call_fence_peer(&mut self, i: usize, call: u64) {
+        self.helper_deadlines
+            .push((i, call, self.now + HELPER_TIMEOUT_TICKS));
+        self.log
+            .push(format!("{}: DRBD calls fence-peer", NAMES[i]));
+        self.input(i, Input::Helper(Helper::FencePeer { call }));
     }
 
     pub fn run_ready(&mut self, i: usize) {
@@ -218,7 +332,10 @@ impl Cluster {
                     assert_eq!(
                         self.nodes[i].disk,
                         DiskState::UpToDate,
-                        "INVARIANT: {name} asked to promote a disk that is not UpToDate"
+                        "INVARIANT: {name} asked to promote a disk that is not UpToDate at tick \
+                         {}\n{}",
+                        self.now,
+                        self.log.join("\n")
                     );
                 }
                 self.log.push(format!("{name}: run {step}"));
@@ -227,17 +344,31 @@ impl Cluster {
             }
             Action::PowerFencePeer => {
                 self.check_fence_is_justified(i);
+                if self.power_fence_hangs {
+                    // The BMC may have powered the peer off and lost its answer, or not.
+                    let acted = self.rng.chance(50);
+                    self.log.push(format!(
+                        "{name}: power-fence {} HANGS (the BMC acted: {acted})",
+                        NAMES[1 - i]
+                    ));
+                    if acted && self.nodes[1 - i].alive {
+                        self.crash(1 - i);
+                    }
+                    self.fence_hang[i] = Some(self.now + FENCE_TIMEOUT_TICKS);
+                    self.hung_fences += 1;
+                    return;
+                }
                 if self.power_fence_fails {
                     self.log
                         .push(format!("{name}: power-fence {} FAILS", NAMES[1 - i]));
                     let error = "fence_ipmilan: connection timed out".to_string();
-                    self.nodes[i].core.step(Input::PowerFenced(Err(error)));
+                    self.input(i, Input::PowerFenced(Err(error)));
                     return;
                 }
                 self.log
                     .push(format!("{name}: power-fence {}", NAMES[1 - i]));
                 self.crash(1 - i);
-                self.nodes[i].core.step(Input::PowerFenced(Ok(())));
+                self.input(i, Input::PowerFenced(Ok(())));
             }
             Action::Send(message) => {
                 if !matches!(message, PeerMessage::Heartbeat(_)) {
@@ -255,9 +386,23 @@ impl Cluster {
     }
 
     fn send(&mut self, to: usize, message: PeerMessage) {
+        for path in 0..self.peer_paths.clamp(1, MAX_PEER_PATHS) {
+            self.send_on(path, to, message.clone());
+        }
+    }
+
+    fn send_on(&mut self, path: usize, to: usize, message: PeerMessage) {
         let lost = self.loss_percent > 0 && self.rng.chance(self.loss_percent);
         if self.peer_link && self.peer_to[to] && self.nodes[to].alive && !lost {
-            self.in_transit.push_back((to, self.now + 1, message));
+            let extra = match self.peer_delay_max_ticks {
+                0 => 0,
+                max => self.rng.below(max + 1),
+            };
+            let due = (self.now + 1 + extra).max(self.last_due[path][to]);
+            self.last_due[path][to] = due;
+            let timeout = self.nodes[to].core.config().peer_timeout_ticks;
+            self.late_messages += u64::from(due - self.now > timeout);
+            self.in_transit.push_back((to, due, message));
         }
     }
 
@@ -268,7 +413,8 @@ impl Cluster {
         for (to, _, message) in due {
             if self.peer_link && self.peer_to[to] && self.nodes[to].alive {
                 self.heard_at[to] = Some(now);
-                self.nodes[to].core.step(Input::Peer(message));
+                self.input(to, Input::Peer(message));
+                self.drive_dirty();
             }
         }
     }
@@ -292,7 +438,7 @@ impl Cluster {
         if let Err(e) = &result {
             self.log.push(format!("{}: {step} failed: {e}", NAMES[i]));
         }
-        self.nodes[i].core.step(Input::Done { step, result });
+        self.input(i, Input::Done { step, result });
     }
 
     /// The DRBD model's verdict on a step; `None` while it waits for fence-peer.
@@ -313,11 +459,7 @@ impl Cluster {
                     let call = self.next_call;
                     self.next_call += 1;
                     self.nodes[i].fence_wait = Some(call);
-                    self.nodes[i]
-                        .core
-                        .step(Input::Helper(Helper::FencePeer { call }));
-                    self.log
-                        .push(format!("{}: DRBD calls fence-peer", NAMES[i]));
+                    self.call_fence_peer(i, call);
                     return None;
                 } else {
                     node.role = Role::Primary;
@@ -467,14 +609,13 @@ impl Cluster {
         let connected = self.connected();
         let stonith = self.power_fence;
         if self.was_connected && !connected {
-            for (name, node) in NAMES.iter().zip(self.nodes.iter_mut()) {
-                if node.alive && node.role == Role::Primary {
+            for i in 0..2 {
+                if self.nodes[i].alive && self.nodes[i].role == Role::Primary {
                     let call = self.next_call;
                     self.next_call += 1;
-                    node.disconnect_call = Some(call);
-                    node.frozen = stonith;
-                    self.log.push(format!("{name}: DRBD calls fence-peer"));
-                    node.core.step(Input::Helper(Helper::FencePeer { call }));
+                    self.nodes[i].disconnect_call = Some(call);
+                    self.nodes[i].frozen = stonith;
+                    self.call_fence_peer(i, call);
                 }
             }
         }
@@ -490,10 +631,18 @@ impl Cluster {
             if self.nodes[i].alive {
                 let call = self.next_call;
                 self.next_call += 1;
-                self.nodes[i]
-                    .core
-                    .step(Input::Helper(Helper::SplitBrain { call }));
+                self.input(i, Input::Helper(Helper::SplitBrain { call }));
             }
+        }
+    }
+
+    /// A tandemd that dies takes its peer-link connections with it: what was in flight to
+    /// it is lost (a new tandemd never reads its predecessor's sessions). What it sent is in
+    /// the network or the peer's socket buffer already, and arrives.
+    fn drop_sessions(&mut self, i: usize) {
+        self.in_transit.retain(|(to, _, _)| *to != i);
+        for path in &mut self.last_due {
+            path[i] = 0;
         }
     }
 
@@ -506,6 +655,10 @@ impl Cluster {
         node.disconnect_call = None;
         node.frozen = false;
         node.last_view = None;
+        // A fence command in flight dies with its node; its outcome reaches no one.
+        self.fence_hang[i] = None;
+        self.drop_sessions(i);
+        self.dirty[i] = false;
         self.log.push(format!("{}: crashed", NAMES[i]));
     }
 
@@ -525,6 +678,8 @@ impl Cluster {
         node.pending = None;
         node.last_view = None;
         node.drbd_dump_at = self.now + dump_ticks;
+        // A fence command the old tandemd started reports to nobody.
+        self.fence_hang[i] = None;
         self.last_reason[i].clear();
         self.log.push(format!("{}: tandemd restarted", NAMES[i]));
         for call in [node.fence_wait, node.disconnect_call]
@@ -533,6 +688,7 @@ impl Cluster {
         {
             self.on_fence_answer(i, call, 1);
         }
+        self.drop_sessions(i);
     }
 
     /// Boots a crashed node: a fresh core, nothing running, DRBD Secondary.
@@ -558,9 +714,8 @@ impl Cluster {
 
     pub fn crash_mysqld(&mut self, i: usize) {
         self.log.push(format!("{}: mysqld killed", NAMES[i]));
-        self.nodes[i].core.step(Input::Health(Health::MysqldExited(
-            "was killed by signal 9".into(),
-        )));
+        let health = Health::MysqldExited("was killed by signal 9".into());
+        self.input(i, Input::Health(health));
     }
 
     fn check_invariants(&self) {

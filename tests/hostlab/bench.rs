@@ -29,7 +29,7 @@ fn bench_local_resources_and_move_gap() {
     lab.mount_shared(&lab.a);
     lab.umount(&lab.a);
     let (mut server, _) = chain::start(&lab, &lab.a);
-    lab.a.run(|| client::setup_schema(&cfg.mysqld));
+    lab.a.run(|| client::setup_schema(&cfg.settings.mysqld));
     let (mut starts, mut stops, mut gaps) = (Vec::<StepTimes>::new(), Vec::new(), Vec::new());
     let mut acked = 0;
     let mut last_id = 0;

@@ -114,7 +114,7 @@ fn bench_engine() {
         serving(&lab.a, &config)
     });
     let cfg = lab.config();
-    lab.a.run(|| client::setup_schema(&cfg.mysqld));
+    lab.a.run(|| client::setup_schema(&cfg.settings.mysqld));
 
     // Idle daemon: RSS and CPU over 10 s.
     std::thread::sleep(Duration::from_secs(2));

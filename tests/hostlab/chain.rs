@@ -29,10 +29,10 @@ pub fn start(lab: &Lab, node: &LabNode) -> (MysqldProcess, StepTimes) {
             .unwrap();
         times.mount = t.elapsed();
         let t = Instant::now();
-        let server = MysqldProcess::start(&config.mysqld).await.unwrap();
+        let server = MysqldProcess::start(&config.settings.mysqld).await.unwrap();
         times.mysqld = t.elapsed();
         let t = Instant::now();
-        vip::add(&config.vip).await.unwrap();
+        vip::add(&config.settings.vip).await.unwrap();
         times.vip = t.elapsed();
         (server, times)
     })
@@ -44,14 +44,14 @@ pub fn stop(lab: &Lab, node: &LabNode, server: MysqldProcess) -> StepTimes {
     node.run(|| async {
         let mut times = StepTimes::default();
         let t = Instant::now();
-        vip::remove(&config.vip).await.unwrap();
+        vip::remove(&config.settings.vip).await.unwrap();
         times.vip = t.elapsed();
         let t = Instant::now();
         let report = server.stop().await.unwrap();
         assert!(report.exit.is_clean(), "{report:?}");
         times.mysqld = t.elapsed();
         let t = Instant::now();
-        let killed = mount::umount(config.filesystem.mountpoint.get_ref(), UMOUNT_GRACE)
+        let killed = mount::umount(&config.settings.filesystem.mountpoint, UMOUNT_GRACE)
             .await
             .unwrap();
         assert!(killed.is_empty(), "unexpected holders: {killed:?}");

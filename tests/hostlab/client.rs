@@ -13,7 +13,7 @@ pub const APP_USER: &str = "app";
 pub const APP_PASSWORD: &str = "app-password";
 
 /// Creates the table and an application user that logs in over TCP.
-pub async fn setup_schema(cfg: &tandem::config::Mysqld) {
+pub async fn setup_schema(cfg: &tandem::config::MysqldSettings) {
     let opts = mysql_async::OptsBuilder::default()
         .socket(Some(cfg.socket.display().to_string()))
         .user(Some("root"));
@@ -31,7 +31,7 @@ pub async fn setup_schema(cfg: &tandem::config::Mysqld) {
 }
 
 /// Every id the server has.
-pub async fn stored_ids(cfg: &tandem::config::Mysqld) -> Vec<u64> {
+pub async fn stored_ids(cfg: &tandem::config::MysqldSettings) -> Vec<u64> {
     let opts = mysql_async::OptsBuilder::default()
         .socket(Some(cfg.socket.display().to_string()))
         .user(Some("root"));

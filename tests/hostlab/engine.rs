@@ -129,7 +129,7 @@ fn two_daemons_switch_over_restart_mysqld_adopt_and_pause() {
         "{status_b}"
     );
     let cfg = lab.config();
-    lab.a.run(|| client::setup_schema(&cfg.mysqld));
+    lab.a.run(|| client::setup_schema(&cfg.settings.mysqld));
 
     // Switchover a → b with a client writing through the VIP.
     let stop = AtomicBool::new(false);
@@ -147,7 +147,7 @@ fn two_daemons_switch_over_restart_mysqld_adopt_and_pause() {
         stop.store(true, Ordering::SeqCst);
         writer.join().unwrap()
     });
-    let stored = lab.b.run(|| client::stored_ids(&cfg.mysqld));
+    let stored = lab.b.run(|| client::stored_ids(&cfg.settings.mysqld));
     let lost: Vec<u64> = log
         .acked
         .iter()
@@ -236,7 +236,7 @@ fn two_daemons_switch_over_restart_mysqld_adopt_and_pause() {
 /// Dials a's peer port from `node` as b, with `key`; the handshake's error, if it failed.
 fn dial_a_as_b(lab: &Lab, node: &LabNode, key: tandem::peer::PeerKey) -> Option<String> {
     let identity = tandem::peer::Identity {
-        cluster: lab.config().cluster.get_ref().clone(),
+        cluster: lab.config().settings.cluster,
         own_name: "b".into(),
         peer_name: "a".into(),
         instance: [0x11; 16],

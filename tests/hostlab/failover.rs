@@ -15,7 +15,7 @@ fn a_to_b_move_keeps_every_acknowledged_write() {
     lab.mount_shared(&lab.a); // puts the datadir on the shared disk once
     lab.umount(&lab.a);
     let (server_a, _) = chain::start(&lab, &lab.a);
-    lab.a.run(|| client::setup_schema(&cfg.mysqld));
+    lab.a.run(|| client::setup_schema(&cfg.settings.mysqld));
     let stop = AtomicBool::new(false);
     let (log, server_b) = std::thread::scope(|scope| {
         let writer = scope.spawn(|| lab.client.run(|| client::write_until(&stop, VIP, 0)));
@@ -26,7 +26,7 @@ fn a_to_b_move_keeps_every_acknowledged_write() {
         stop.store(true, Ordering::SeqCst);
         (writer.join().unwrap(), server_b)
     });
-    let stored = lab.b.run(|| client::stored_ids(&cfg.mysqld));
+    let stored = lab.b.run(|| client::stored_ids(&cfg.settings.mysqld));
     let missing: Vec<u64> = log
         .acked
         .iter()

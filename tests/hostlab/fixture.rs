@@ -317,8 +317,8 @@ impl Lab {
         tandem::config::Config::parse(&text, &path).unwrap()
     }
 
-    pub fn mysqld_config(&self) -> tandem::config::Mysqld {
-        self.config().mysqld
+    pub fn mysqld_config(&self) -> tandem::config::MysqldSettings {
+        self.config().settings.mysqld
     }
 
     /// Mounts the shared disk on `node` and, the first time, puts a fresh MariaDB datadir on

@@ -10,22 +10,21 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tandem::config::Mysqld;
+use tandem::config::MysqldSettings;
 use tandem::exec::mysqld::{
     datadir_lock, health, read_only, set_read_only, socket_answers, DatadirLock, MysqldError,
     MysqldExit, MysqldProcess, ER_OPTION_PREVENTS_STATEMENT,
 };
-use toml::Spanned;
 
 /// A lab with the shared disk mounted on node a and a fresh datadir on it.
-fn lab_with_datadir() -> (Lab, Mysqld) {
+fn lab_with_datadir() -> (Lab, MysqldSettings) {
     let lab = Lab::new();
     lab.mount_shared(&lab.a);
     let cfg = lab.mysqld_config();
     (lab, cfg)
 }
 
-async fn connect(cfg: &Mysqld, user: &str, password: Option<&str>) -> Conn {
+async fn connect(cfg: &MysqldSettings, user: &str, password: Option<&str>) -> Conn {
     let opts = OptsBuilder::default()
         .socket(Some(cfg.socket.to_str().unwrap()))
         .user(Some(user))
@@ -34,7 +33,7 @@ async fn connect(cfg: &Mysqld, user: &str, password: Option<&str>) -> Conn {
 }
 
 /// Runs statements as root (unix_socket authentication, as tandemd does).
-async fn as_root(cfg: &Mysqld, statements: &[&str]) {
+async fn as_root(cfg: &MysqldSettings, statements: &[&str]) {
     let mut conn = connect(cfg, "root", None).await;
     for sql in statements {
         conn.query_drop(*sql).await.unwrap();
@@ -42,7 +41,7 @@ async fn as_root(cfg: &Mysqld, statements: &[&str]) {
     conn.disconnect().await.unwrap();
 }
 
-async fn count_rows(cfg: &Mysqld, table: &str) -> i64 {
+async fn count_rows(cfg: &MysqldSettings, table: &str) -> i64 {
     let mut conn = connect(cfg, "root", None).await;
     let sql = format!("SELECT COUNT(*) FROM {table}");
     let count: i64 = conn.query_first(sql).await.unwrap().unwrap();
@@ -66,7 +65,7 @@ fn mysqld_starts_answers_health_and_stops_gracefully_reaped() {
         health(&cfg).await.unwrap();
         assert!(!read_only(&cfg).await.unwrap());
         assert_eq!(
-            datadir_lock(cfg.datadir.get_ref()).unwrap(),
+            datadir_lock(&cfg.datadir).unwrap(),
             DatadirLock::Held { pid: Some(pid) }
         );
         let report = server.stop().await.unwrap();
@@ -78,10 +77,7 @@ fn mysqld_starts_answers_health_and_stops_gracefully_reaped() {
         assert_eq!(report.exit, MysqldExit::Exited { code: 0 });
         assert_eq!(report.pid, pid);
         assert!(!process_exists(pid), "pid {pid} was not reaped");
-        assert_eq!(
-            datadir_lock(cfg.datadir.get_ref()).unwrap(),
-            DatadirLock::Free
-        );
+        assert_eq!(datadir_lock(&cfg.datadir).unwrap(), DatadirLock::Free);
         assert!(!socket_answers(&cfg.socket));
         let down = health(&cfg).await.unwrap_err();
         assert!(matches!(down, MysqldError::Connect { .. }), "{down}");
@@ -185,7 +181,7 @@ fn mysqld_second_start_on_the_same_datadir_is_refused_at_once() {
         assert_eq!(
             refused,
             MysqldError::DatadirInUse {
-                datadir: cfg.datadir.get_ref().clone(),
+                datadir: cfg.datadir.clone(),
                 pid: Some(server.pid())
             }
         );
@@ -199,7 +195,7 @@ fn mysqld_second_start_on_the_same_datadir_is_refused_at_once() {
 
         // Other datadir, same socket: the live socket tells.
         let mut same_socket = cfg.clone();
-        same_socket.datadir = Spanned::new(0..0, other_datadir.clone());
+        same_socket.datadir = other_datadir.clone();
         let refused = MysqldProcess::start(&same_socket).await.unwrap_err();
         assert_eq!(
             refused,
@@ -215,7 +211,7 @@ fn mysqld_second_start_on_the_same_datadir_is_refused_at_once() {
 }
 
 /// Inserts as `user`; the server error code if refused.
-async fn insert_as(cfg: &Mysqld, user: &str, password: Option<&str>) -> Result<(), u16> {
+async fn insert_as(cfg: &MysqldSettings, user: &str, password: Option<&str>) -> Result<(), u16> {
     let mut conn = connect(cfg, user, password).await;
     let result = conn
         .query_drop(format!("INSERT INTO t.w VALUES ('{user}')"))
@@ -275,7 +271,7 @@ fn mysqld_read_only_stops_plain_users_but_not_read_only_admin_or_root() {
 fn mysqld_stop_escalates_to_sigkill_when_sigterm_is_not_acted_on() {
     let (lab, mut cfg) = lab_with_datadir();
     const STOP_TIMEOUT_MS: u64 = 500;
-    cfg.stop_timeout_ms = Spanned::new(0..0, STOP_TIMEOUT_MS);
+    cfg.stop_timeout_ms = STOP_TIMEOUT_MS;
     lab.a.run(|| async move {
         let server = MysqldProcess::start(&cfg).await.unwrap();
         let pid = server.pid();
@@ -321,10 +317,7 @@ fn mysqld_exit_during_start_carries_the_error_log_tail() {
             log_tail.contains("unknown option '--no-such-option-for-tandem'"),
             "{log_tail}"
         );
-        assert_eq!(
-            datadir_lock(cfg.datadir.get_ref()).unwrap(),
-            DatadirLock::Free
-        );
+        assert_eq!(datadir_lock(&cfg.datadir).unwrap(), DatadirLock::Free);
     });
 }
 
@@ -332,18 +325,15 @@ fn mysqld_exit_during_start_carries_the_error_log_tail() {
 fn mysqld_start_timeout_stops_the_server_it_spawned() {
     let (lab, mut cfg) = lab_with_datadir();
     // Far shorter than any start: the timeout path, deterministically.
-    cfg.start_timeout_ms = Spanned::new(0..0, 1);
-    cfg.stop_timeout_ms = Spanned::new(0..0, 5_000);
+    cfg.start_timeout_ms = 1;
+    cfg.stop_timeout_ms = 5_000;
     lab.a.run(|| async move {
         let failed = MysqldProcess::start(&cfg).await.unwrap_err();
         assert!(
             matches!(failed, MysqldError::StartTimeout { timeout_ms: 1, .. }),
             "{failed}"
         );
-        assert_eq!(
-            datadir_lock(cfg.datadir.get_ref()).unwrap(),
-            DatadirLock::Free
-        );
+        assert_eq!(datadir_lock(&cfg.datadir).unwrap(), DatadirLock::Free);
         assert!(!socket_answers(&cfg.socket));
     });
 }
@@ -357,7 +347,7 @@ fn mysqld_refuses_a_datadir_that_is_not_mounted() {
         assert_eq!(
             refused,
             MysqldError::DatadirNotInitialised {
-                datadir: cfg.datadir.get_ref().clone()
+                datadir: cfg.datadir.clone()
             }
         );
     });
@@ -387,7 +377,7 @@ fn mysqld_handle_works_from_another_runtime_and_drop_leaves_the_server_running()
         drop(server);
         tokio::time::sleep(Duration::from_millis(200)).await;
         health(&cfg).await.unwrap();
-        let datadir = cfg.datadir.get_ref();
+        let datadir = &cfg.datadir;
         assert_eq!(
             datadir_lock(datadir).unwrap(),
             DatadirLock::Held { pid: Some(pid) }

@@ -5,7 +5,7 @@
 use crate::fixture::{Lab, LabNode, VIP};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
-use tandem::config::{Vip, VipAddress};
+use tandem::config::{VipAddress, VipSettings};
 use tandem::exec::arp::MacAddr;
 use tandem::exec::vip::{self, AddOutcome, RemoveOutcome, VipError};
 
@@ -58,7 +58,7 @@ fn ping_vip(lab: &Lab) {
 #[test]
 fn add_makes_the_vip_reachable_at_the_nodes_mac() {
     let lab = Lab::new();
-    let config = lab.config().vip;
+    let config = lab.config().settings.vip;
     let mac_a = mac_of(&lab.a);
     let (report, took, again) = lab.a.run(|| async {
         assert!(!vip::present(&config).await.expect("present"));
@@ -87,7 +87,7 @@ fn add_makes_the_vip_reachable_at_the_nodes_mac() {
 #[test]
 fn a_moved_vip_is_followed_by_the_client_thanks_to_gratuitous_arps() {
     let lab = Lab::new();
-    let config = lab.config().vip;
+    let config = lab.config().settings.vip;
     let (mac_a, mac_b) = (mac_of(&lab.a), mac_of(&lab.b));
     lab.a
         .run(|| async { vip::add(&config).await.expect("add on a") });
@@ -134,7 +134,7 @@ fn a_moved_vip_is_followed_by_the_client_thanks_to_gratuitous_arps() {
 #[test]
 fn a_vip_held_by_another_host_is_refused_naming_its_mac() {
     let lab = Lab::new();
-    let config = lab.config().vip;
+    let config = lab.config().settings.vip;
     let mac_b = mac_of(&lab.b);
     lab.b.sh_ok(&format!("ip addr add {VIP}/24 dev lan0"));
     let (probed, added, present, took) = lab.a.run(|| async {
@@ -167,22 +167,19 @@ fn a_vip_held_by_another_host_is_refused_naming_its_mac() {
 #[test]
 fn unusable_interfaces_and_ipv6_vips_are_refused_not_skipped() {
     let lab = Lab::new();
-    let config = lab.config().vip;
-    let on = |interface: &str| Vip {
+    let config = lab.config().settings.vip;
+    let on = |interface: &str| VipSettings {
         interface: interface.into(),
         ..config.clone()
     };
     let (missing, loopback, down) = (on("nosuch0"), on("lo"), on("down0"));
     // A veth pair left down, inside the node's namespace.
     lab.a.sh_ok("ip link add down0 type veth peer name down1");
-    let ipv6 = Vip {
-        address: toml::Spanned::new(
-            0..0,
-            VipAddress {
-                ip: IpAddr::V6("fd00::100".parse().expect("an IPv6 address")),
-                prefix_len: 64,
-            },
-        ),
+    let ipv6 = VipSettings {
+        address: VipAddress {
+            ip: IpAddr::V6("fd00::100".parse().expect("an IPv6 address")),
+            prefix_len: 64,
+        },
         ..config.clone()
     };
     let (errors, others) = lab.a.run(|| async {
@@ -231,7 +228,7 @@ fn unusable_interfaces_and_ipv6_vips_are_refused_not_skipped() {
 #[test]
 fn remove_reports_an_absent_vip_and_removes_any_prefix() {
     let lab = Lab::new();
-    let config = lab.config().vip;
+    let config = lab.config().settings.vip;
     // An operator's hand-made /32 is removed too: this node must stop answering for the VIP.
     lab.a.sh_ok(&format!("ip addr add {VIP}/32 dev lan0"));
     let (present_before, removed, absent, present_after) = lab.a.run(|| async {

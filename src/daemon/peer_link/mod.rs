@@ -61,34 +61,29 @@ impl LinkConfig {
     /// The link of node `me`: its own and its peer's names and addresses, the key, and a fresh
     /// instance id for this start.
     pub fn from_config(config: &Config, me: &str) -> Result<LinkConfig, DaemonError> {
+        let settings = &config.settings;
         let not_a_node = || DaemonError::NotANode {
             me: me.to_string(),
-            nodes: config.node_names().join(", "),
+            nodes: settings.node_names().join(", "),
         };
-        let own = config.node_named(me).ok_or_else(not_a_node)?;
-        let peer = config.peer_of(me).ok_or_else(not_a_node)?;
+        let own = settings.node(me).ok_or_else(not_a_node)?;
+        let peer = settings.peer_of(me).ok_or_else(not_a_node)?;
         let key =
             PeerKey::load(&config.peer_key_file).map_err(|e| DaemonError::Peer(e.to_string()))?;
         let instance = fresh_nonce().map_err(|e| {
             DaemonError::Peer(format!("no randomness for the peer-link instance id: {e}"))
         })?;
-        let addresses = |node: &crate::config::Node| {
-            node.peer_addresses
-                .iter()
-                .map(|address| address.get_ref().0)
-                .collect()
-        };
         Ok(LinkConfig {
             key,
             identity: Identity {
-                cluster: config.cluster.get_ref().clone(),
-                own_name: own.name.get_ref().clone(),
-                peer_name: peer.name.get_ref().clone(),
+                cluster: settings.cluster.clone(),
+                own_name: own.name.clone(),
+                peer_name: peer.name.clone(),
                 instance,
             },
-            own_addresses: addresses(own),
-            peer_addresses: addresses(peer),
-            peer_timeout_ms: *config.timings.peer_timeout_ms.get_ref(),
+            own_addresses: own.peer_addresses.clone(),
+            peer_addresses: peer.peer_addresses.clone(),
+            peer_timeout_ms: settings.peer_timeout_ms,
             handshake_timeout_ms: HANDSHAKE_TIMEOUT_MS,
         })
     }

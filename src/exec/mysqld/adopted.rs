@@ -3,7 +3,7 @@
 //! with signals.
 
 use super::{datadir_lock, socket_answers, DatadirLock, MysqldError};
-use crate::config::Mysqld;
+use crate::config::MysqldSettings;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::time::Duration;
@@ -19,8 +19,8 @@ pub struct AdoptedMysqld {
 impl AdoptedMysqld {
     /// The server running on `cfg`'s datadir, if one holds its InnoDB lock and answers on
     /// the socket.
-    pub fn find(cfg: &Mysqld) -> Result<Option<AdoptedMysqld>, MysqldError> {
-        match datadir_lock(cfg.datadir.get_ref())? {
+    pub fn find(cfg: &MysqldSettings) -> Result<Option<AdoptedMysqld>, MysqldError> {
+        match datadir_lock(&cfg.datadir)? {
             DatadirLock::Held { pid: Some(pid) } if socket_answers(&cfg.socket) => {
                 Ok(Some(AdoptedMysqld { pid }))
             }

@@ -1,7 +1,7 @@
 //! The server's command line and the files tandem derives from the config. Pure, so that the
 //! exact arguments are unit-tested and `tandem check` can print them.
 
-use crate::config::Mysqld;
+use crate::config::MysqldSettings;
 use std::path::{Path, PathBuf};
 
 /// The error log's file name inside the datadir. It lives with the data so that the crash
@@ -24,8 +24,8 @@ pub const STDERR_FILE: &str = "mysqld.stderr";
 ///    (the server takes the last occurrence of an option).
 ///
 /// These command-line options also override the same keys in a defaults file.
-pub fn server_args(cfg: &Mysqld) -> Vec<String> {
-    let datadir = cfg.datadir.get_ref();
+pub fn server_args(cfg: &MysqldSettings) -> Vec<String> {
+    let datadir = &cfg.datadir;
     let first = match &cfg.defaults_file {
         Some(file) => format!("--defaults-file={}", file.display()),
         None => "--no-defaults".to_string(),
@@ -45,20 +45,20 @@ pub fn server_args(cfg: &Mysqld) -> Vec<String> {
 
 /// The directory of the socket; the pid file and the stderr capture live there too.
 /// A bare socket name (no directory) falls back to the datadir, as the server would.
-pub fn socket_dir(cfg: &Mysqld) -> PathBuf {
+pub fn socket_dir(cfg: &MysqldSettings) -> PathBuf {
     match cfg.socket.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => cfg.datadir.get_ref().clone(),
+        _ => cfg.datadir.clone(),
     }
 }
 
 /// `<socket dir>/mysqld.pid`.
-pub fn pid_file_path(cfg: &Mysqld) -> PathBuf {
+pub fn pid_file_path(cfg: &MysqldSettings) -> PathBuf {
     socket_dir(cfg).join(PID_FILE)
 }
 
 /// `<socket dir>/mysqld.stderr`.
-pub fn stderr_path(cfg: &Mysqld) -> PathBuf {
+pub fn stderr_path(cfg: &MysqldSettings) -> PathBuf {
     socket_dir(cfg).join(STDERR_FILE)
 }
 
@@ -66,8 +66,8 @@ pub fn stderr_path(cfg: &Mysqld) -> PathBuf {
 /// if an operator overrode it (relative paths are relative to the datadir, as for the server),
 /// else `<datadir>/mysqld.err`. `None` when the override names no file (`--log-error` alone
 /// or empty), because then the server picks a host-dependent name.
-pub fn error_log_path(cfg: &Mysqld) -> Option<PathBuf> {
-    let datadir = cfg.datadir.get_ref();
+pub fn error_log_path(cfg: &MysqldSettings) -> Option<PathBuf> {
+    let datadir = &cfg.datadir;
     let overridden = cfg.args.iter().rev().find_map(|arg| log_error_value(arg));
     match overridden {
         None => Some(datadir.join(ERROR_LOG_FILE)),
@@ -92,10 +92,15 @@ fn log_error_value(arg: &str) -> Option<Option<&str>> {
 mod tests {
     use super::*;
 
-    fn config(extra: &str) -> Mysqld {
+    fn config(extra: &str) -> MysqldSettings {
         let text =
             format!("datadir = \"/srv/mysql/data\"\nsocket = \"/run/tandem/mysqld.sock\"\n{extra}");
-        toml::from_str(&text).unwrap()
+        parse(&text)
+    }
+
+    fn parse(text: &str) -> MysqldSettings {
+        let model: crate::config::Mysqld = toml::from_str(text).unwrap();
+        MysqldSettings::from(&model)
     }
 
     #[test]
@@ -130,8 +135,7 @@ mod tests {
 
     #[test]
     fn bare_socket_name_puts_pid_file_in_datadir() {
-        let cfg: Mysqld =
-            toml::from_str("datadir = \"/srv/d\"\nsocket = \"mysqld.sock\"\n").unwrap();
+        let cfg = parse("datadir = \"/srv/d\"\nsocket = \"mysqld.sock\"\n");
         assert_eq!(pid_file_path(&cfg), Path::new("/srv/d/mysqld.pid"));
         assert_eq!(stderr_path(&cfg), Path::new("/srv/d/mysqld.stderr"));
     }

@@ -3,7 +3,7 @@
 //! server owns; tandem refuses at once instead, by asking the kernel who holds the lock.
 
 use super::MysqldError;
-use crate::config::Mysqld;
+use crate::config::MysqldSettings;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -67,8 +67,8 @@ pub fn socket_answers(socket: &Path) -> bool {
 }
 
 /// Every refusal, in the order an operator would fix them.
-pub fn refuse_if_busy(cfg: &Mysqld) -> Result<(), MysqldError> {
-    let datadir: &PathBuf = cfg.datadir.get_ref();
+pub fn refuse_if_busy(cfg: &MysqldSettings) -> Result<(), MysqldError> {
+    let datadir: &PathBuf = &cfg.datadir;
     if !datadir.join(SYSTEM_SCHEMA_DIR).is_dir() {
         return Err(MysqldError::DatadirNotInitialised {
             datadir: datadir.clone(),

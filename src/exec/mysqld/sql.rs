@@ -6,7 +6,7 @@
 //! connecting process's uid, so tandem stores no password.
 
 use super::MysqldError;
-use crate::config::Mysqld;
+use crate::config::MysqldSettings;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 use std::time::Duration;
@@ -32,7 +32,7 @@ const DISCONNECT_TIMEOUT_MS: u64 = 500;
 pub const ER_OPTION_PREVENTS_STATEMENT: u16 = 1290;
 
 /// `SELECT 1` as the admin user, within [`HEALTH_TIMEOUT_MS`].
-pub async fn health(cfg: &Mysqld) -> Result<(), MysqldError> {
+pub async fn health(cfg: &MysqldSettings) -> Result<(), MysqldError> {
     select_one(cfg, HEALTH_TIMEOUT_MS)
         .await
         .map_err(|e| match e {
@@ -49,7 +49,7 @@ pub async fn health(cfg: &Mysqld) -> Result<(), MysqldError> {
 /// ADMIN was split out of SUPER. Older servers and MySQL let SUPER write too.) Use it to stop
 /// ordinary clients quickly during a switchover, never as the thing that makes two writers
 /// impossible: that is the job of stopping the server, DRBD roles and fencing.
-pub async fn set_read_only(cfg: &Mysqld, on: bool) -> Result<(), MysqldError> {
+pub async fn set_read_only(cfg: &MysqldSettings, on: bool) -> Result<(), MysqldError> {
     let mut session = Session::open(cfg, READ_ONLY_TIMEOUT_MS).await?;
     let result = apply_read_only(&mut session, on).await;
     session.close().await;
@@ -57,7 +57,7 @@ pub async fn set_read_only(cfg: &Mysqld, on: bool) -> Result<(), MysqldError> {
 }
 
 /// The server's current `@@global.read_only`.
-pub async fn read_only(cfg: &Mysqld) -> Result<bool, MysqldError> {
+pub async fn read_only(cfg: &MysqldSettings) -> Result<bool, MysqldError> {
     let mut session = Session::open(cfg, HEALTH_TIMEOUT_MS).await?;
     let result = session.query_i64("SELECT @@global.read_only").await;
     session.close().await;
@@ -86,7 +86,7 @@ async fn apply_read_only(session: &mut Session, on: bool) -> Result<(), MysqldEr
 }
 
 /// Connects and runs `SELECT 1`, all within `timeout_ms`; the readiness test during start.
-pub(super) async fn select_one(cfg: &Mysqld, timeout_ms: u64) -> Result<(), MysqldError> {
+pub(super) async fn select_one(cfg: &MysqldSettings, timeout_ms: u64) -> Result<(), MysqldError> {
     let mut session = Session::open(cfg, timeout_ms).await?;
     let result = session.query_i64("SELECT 1").await;
     session.close().await;
@@ -108,7 +108,7 @@ struct Session {
 }
 
 impl Session {
-    async fn open(cfg: &Mysqld, timeout_ms: u64) -> Result<Session, MysqldError> {
+    async fn open(cfg: &MysqldSettings, timeout_ms: u64) -> Result<Session, MysqldError> {
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
         let connect_error = |error: String| MysqldError::Connect {
             socket: cfg.socket.clone(),

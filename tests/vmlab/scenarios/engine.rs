@@ -203,8 +203,9 @@ pub fn primary_power_loss_fails_over(lab: &mut Lab) {
     );
 }
 
-/// The survivor's log, split into phases (the figures design.md §6 asks for). `off_at` is
-/// vm-b's clock just after vm-a's qemu was killed (one guest command later, ~0.1 s).
+/// The survivor's log, split into phases (the unplanned-failover figures: detection, fence,
+/// promote, mount, mysqld, VIP). `off_at` is vm-b's clock just after vm-a's qemu was killed
+/// (one guest command later, ~0.1 s).
 fn print_failover_phases(log: &str, off_at: f64) {
     let at = |needle: &str| log_time(log, needle, off_at - 0.5);
     let marks = [
