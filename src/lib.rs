@@ -32,3 +32,4 @@ pub mod drbd;
 pub mod exec;
 pub mod metrics;
 pub mod peer;
+pub mod replica;

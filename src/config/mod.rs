@@ -7,11 +7,13 @@
 //! Both steps report through [`ConfigError`], whose lines read
 //! `/etc/tandem/tandem.toml:12:12: protocol "D" is not valid; use one of "A", "B" or "C" …`.
 
+pub mod credentials;
 mod error;
 mod model;
 pub mod policy;
 pub mod reload;
 pub mod render;
+pub mod replica;
 mod validate;
 mod words;
 
@@ -20,6 +22,7 @@ pub use model::{
     Address, Config, Drbd, Engine, Filesystem, Hooks, Metrics, Mysqld, Node, Timings, Vip,
     VipAddress,
 };
+pub use replica::{Replica, Replication};
 pub use validate::NODE_COUNT;
 pub use words::{AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, Protocol, Storage};
 

@@ -44,6 +44,12 @@ pub struct Config {
     /// The notification hook run on every decision and state change; absent means none.
     #[serde(default)]
     pub hooks: Option<Hooks>,
+    /// The active node as a GTID replication source (config/replica.rs); absent means none.
+    #[serde(default)]
+    pub replication: Option<super::replica::Replication>,
+    /// MariaDB replicas fed from the active node through the VIP (config/replica.rs).
+    #[serde(default)]
+    pub replica: Vec<super::replica::Replica>,
 }
 
 /// `[metrics]`: where `GET /metrics` is served.
@@ -348,7 +354,7 @@ impl fmt::Display for VipAddress {
 }
 
 /// A default value has no place in the file, so its span is empty.
-fn unplaced<T>(value: T) -> Spanned<T> {
+pub(super) fn unplaced<T>(value: T) -> Spanned<T> {
     Spanned::new(0..0, value)
 }
 

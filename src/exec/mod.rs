@@ -15,4 +15,5 @@ pub mod metrics_http;
 pub mod mount;
 pub mod mysqld;
 pub mod notify;
+pub mod replica;
 pub mod vip;
