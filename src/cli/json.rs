@@ -25,6 +25,10 @@ pub struct StatusJson {
     /// Resync progress in percent while DRBD resyncs; else null.
     pub sync_percent: Option<f64>,
     pub last_reload: Option<ReloadReport>,
+    /// The active node's last check of each `[[replica]]` (added within schema_version 1);
+    /// empty on a standby node and without replicas.
+    #[serde(default)]
+    pub replicas: Vec<crate::replica::ReplicaStatus>,
 }
 
 /// This node, as its daemon sees itself.
@@ -105,6 +109,7 @@ impl StatusJson {
             peer: status.peer.clone(),
             sync_percent: status.sync_percent,
             last_reload: status.last_reload.clone(),
+            replicas: status.replicas.clone(),
         }
     }
 }
