@@ -26,20 +26,15 @@ pub fn render_summary(status: &ClusterStatus, out: &mut String) {
     }
     let _ = writeln!(out, "  replicas:");
     for r in &status.replicas {
-        let _ = write!(
-            out,
-            "    {:<12} {:<12} lag {:<6} gtid behind {:<6}",
+        let line = format!(
+            "    {:<12} {:<12} lag {:<6} gtid behind {:<6} {}",
             r.name,
             r.state.to_string(),
             seconds(r.lag_seconds),
-            number(r.gtid_behind)
+            number(r.gtid_behind),
+            r.error.as_deref().unwrap_or_default()
         );
-        match &r.error {
-            Some(error) => {
-                let _ = writeln!(out, " {error}");
-            }
-            None => out.push('\n'),
-        }
+        let _ = writeln!(out, "{}", line.trim_end());
     }
 }
 
@@ -61,7 +56,7 @@ pub fn render_table(status: &ClusterStatus) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<12} {:<22} {:<12} {:<10} {:<4} {:<5} {:<7} {:<7} gtid (replica / source)",
+        "{:<12} {:<22} {:<12} {:<10} {:<4} {:<5} {:<7} {:<22} gtid (replica / source)",
         "replica", "address", "state", "io", "sql", "lag", "behind", "source"
     );
     for r in &status.replicas {
@@ -78,7 +73,7 @@ fn render_row(out: &mut String, r: &ReplicaStatus) {
         .map_or("-", |s| if s.is_empty() { "-" } else { s });
     let _ = writeln!(
         out,
-        "{:<12} {:<22} {:<12} {:<10} {:<4} {:<5} {:<7} {:<7} {} / {}",
+        "{:<12} {:<22} {:<12} {:<10} {:<4} {:<5} {:<7} {:<22} {} / {}",
         r.name,
         r.address,
         r.state.to_string(),
@@ -120,5 +115,45 @@ pub fn status(config_path: &Path, json: bool) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         other => Err(format!("unexpected answer from tandemd: {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replica::ReplicaState;
+
+    fn status(replicas: Vec<ReplicaStatus>, configured: usize) -> ClusterStatus {
+        let text = r#"{"cluster":"c","local":{"node":"a","peer":"b","role":"Primary",
+            "disk":"UpToDate","peer_disk":"UpToDate","connection":"Connected","services":[],
+            "in_flight":null,"peer_heard":true,"paused":false,"split_brain":null,"stale":[],
+            "reason":"r"},"peer":null,"sync_percent":null}"#;
+        let mut status: ClusterStatus = serde_json::from_str(text).unwrap();
+        status.replicas = replicas;
+        status.replicas_configured = configured;
+        status
+    }
+
+    #[test]
+    fn summary_lines_and_the_standby_sentence() {
+        let mut out = String::new();
+        render_summary(&status(vec![], 0), &mut out);
+        assert_eq!(out, "");
+        render_summary(&status(vec![], 2), &mut out);
+        assert_eq!(
+            out,
+            "  replicas: 2 configured, checked by the active node\n"
+        );
+        let mut ok = ReplicaStatus::empty("r1", "h:1", ReplicaState::Replicating, None, 0);
+        ok.lag_seconds = Some(0);
+        ok.gtid_behind = Some(0);
+        let down = ReplicaStatus::unreachable("r3", "h:2", "cannot connect".into(), 0);
+        let mut out = String::new();
+        render_summary(&status(vec![ok, down], 2), &mut out);
+        assert_eq!(
+            out,
+            "  replicas:\n    r1           replicating  lag 0s     gtid behind 0\n    \
+             r3           unreachable  lag -      gtid behind -      cannot connect\n"
+        );
     }
 }
