@@ -135,11 +135,13 @@ async fn check_one(
         credentials,
     };
     let mut status = match read_and_assess(name, &address, &endpoint, source_pos).await {
-        Ok((status, slave)) => (status, slave),
+        Ok(assessed) => assessed,
         Err(status) => return *status,
     };
     let configure = match target {
-        Ok(target) => replica::needs_configure(status.1.as_ref(), target).then_some(target),
+        Ok(target) => {
+            replica::needs_configure(status.1.as_ref(), status.2, target).then_some(target)
+        }
         Err(error) => {
             append_error(&mut status.0, error.clone());
             None
@@ -167,14 +169,15 @@ async fn check_one(
     };
     tracing::info!(replica = name, %action, "replicas");
     let mut after = match read_and_assess(name, &address, &endpoint, source_pos).await {
-        Ok((after, _)) => after,
+        Ok((after, _, _)) => after,
         Err(after) => *after,
     };
     after.last_action = Some(action);
     after
 }
 
-type Assessed = (ReplicaStatus, Option<replica::SlaveStatus>);
+/// The assessment, the parsed row and the replica's `slave_net_timeout`.
+type Assessed = (ReplicaStatus, Option<replica::SlaveStatus>, Option<u64>);
 
 async fn read_and_assess(
     name: &str,
@@ -216,7 +219,7 @@ async fn read_and_assess(
         },
         now,
     );
-    Ok((assessed, slave))
+    Ok((assessed, slave, reading.net_timeout_s))
 }
 
 fn append_error(status: &mut ReplicaStatus, error: String) {

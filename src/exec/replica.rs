@@ -73,6 +73,8 @@ pub struct ReplicaReading {
     pub gtid_slave_pos: String,
     /// `@@gtid_current_pos`: also the replica's own binlogged transactions (errant ones).
     pub gtid_current_pos: String,
+    /// `@@slave_net_timeout`, seconds; `None` if it did not read as a number.
+    pub net_timeout_s: Option<u64>,
 }
 
 /// Reads one replica's state.
@@ -87,7 +89,10 @@ async fn read_in(session: &mut Session) -> Result<ReplicaReading, ReplicaSqlErro
     let rows = session.rows("SHOW SLAVE STATUS").await?;
     let row = rows.into_iter().next().map(row_pairs);
     let positions = session
-        .rows("SELECT @@global.gtid_slave_pos, @@global.gtid_current_pos")
+        .rows(
+            "SELECT @@global.gtid_slave_pos, @@global.gtid_current_pos, \
+             @@global.slave_net_timeout",
+        )
         .await?;
     let pairs = positions
         .into_iter()
@@ -104,6 +109,7 @@ async fn read_in(session: &mut Session) -> Result<ReplicaReading, ReplicaSqlErro
         row,
         gtid_slave_pos: value(0),
         gtid_current_pos: value(1),
+        net_timeout_s: value(2).parse().ok(),
     })
 }
 

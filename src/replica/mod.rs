@@ -28,6 +28,14 @@ pub const LAG_THRESHOLD_S: u64 = 10;
 /// `MASTER_CONNECT_RETRY`: after a switchover the replica's IO thread reconnects to the VIP
 /// this soon; MariaDB's default (60 s) would leave every replica a minute behind.
 pub const CONNECT_RETRY_S: u64 = 1;
+/// The replica's `slave_net_timeout`: its IO thread gives up on a silent source after this
+/// and reconnects. The VIP is removed before the old source stops, so its FIN never reaches
+/// the replica; with MariaDB's default (60 s) every replica would sit a minute on a dead
+/// connection after each switchover. Measured in the host lab: 60 s with the default.
+pub const NET_TIMEOUT_S: u64 = 4;
+/// `MASTER_HEARTBEAT_PERIOD`: the source sends a heartbeat when idle this long, so that an
+/// idle but live source never trips [`NET_TIMEOUT_S`].
+pub const HEARTBEAT_PERIOD_S: u64 = 1;
 
 /// Where a replica should replicate from: the VIP, the source's port, the replication account.
 #[derive(Clone, PartialEq, Eq)]
@@ -51,9 +59,18 @@ pub struct Statement {
     pub shown: String,
 }
 
-/// True unless the replica already replicates from `target` with GTID (`Slave_Pos`) and
-/// tandem's connect retry. The password cannot be read back, so it is not compared.
-pub fn needs_configure(status: Option<&SlaveStatus>, target: &SourceTarget) -> bool {
+/// True unless the replica already replicates from `target` with GTID (`Slave_Pos`),
+/// tandem's connect retry and a `slave_net_timeout` of at most [`NET_TIMEOUT_S`]
+/// (`net_timeout_s`, when it could be read). The password cannot be read back, so it is not
+/// compared.
+pub fn needs_configure(
+    status: Option<&SlaveStatus>,
+    net_timeout_s: Option<u64>,
+    target: &SourceTarget,
+) -> bool {
+    if net_timeout_s.is_some_and(|t| t > NET_TIMEOUT_S) {
+        return true;
+    }
     match status {
         None => true,
         Some(s) => {
@@ -66,17 +83,19 @@ pub fn needs_configure(status: Option<&SlaveStatus>, target: &SourceTarget) -> b
     }
 }
 
-/// `STOP SLAVE`, `CHANGE MASTER TO …`, `START SLAVE`.
+/// `STOP SLAVE`, `SET GLOBAL slave_net_timeout`, `CHANGE MASTER TO …`, `START SLAVE`.
 pub fn configure_statements(target: &SourceTarget) -> Vec<Statement> {
     let change = |password: &str| {
         format!(
             "CHANGE MASTER TO MASTER_HOST='{}', MASTER_PORT={}, MASTER_USER='{}', \
-             MASTER_PASSWORD='{}', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY={}",
+             MASTER_PASSWORD='{}', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY={}, \
+             MASTER_HEARTBEAT_PERIOD={}",
             sql_quote(&target.host),
             target.port,
             sql_quote(&target.user),
             password,
-            CONNECT_RETRY_S
+            CONNECT_RETRY_S,
+            HEARTBEAT_PERIOD_S
         )
     };
     let plain = |sql: &str| Statement {
@@ -85,6 +104,7 @@ pub fn configure_statements(target: &SourceTarget) -> Vec<Statement> {
     };
     vec![
         plain("STOP SLAVE"),
+        plain(&format!("SET GLOBAL slave_net_timeout = {NET_TIMEOUT_S}")),
         Statement {
             text: change(&sql_quote(&target.password)),
             shown: change("<hidden>"),

@@ -58,7 +58,11 @@ fn a_running_replica_parses_and_is_replicating() {
         (Some(0), Some(0), None)
     );
     assert!(out.up());
-    assert!(!needs_configure(Some(&s), &target()));
+    assert!(!needs_configure(Some(&s), Some(4), &target()));
+    assert!(
+        needs_configure(Some(&s), Some(60), &target()),
+        "MariaDB's default net timeout"
+    );
 }
 
 #[test]
@@ -104,14 +108,14 @@ fn wrong_replication_password_and_unreachable_source_are_errors_with_the_servers
         )
     );
     assert!(
-        needs_configure(Some(&s), &target()),
+        needs_configure(Some(&s), None, &target()),
         "another user is configured"
     );
     let s = status("unreachable_source.tsv");
     assert_eq!(s.last_io_errno, 2003);
     assert_eq!(s.master_port, 3399);
     assert!(
-        needs_configure(Some(&s), &target()),
+        needs_configure(Some(&s), None, &target()),
         "another port is configured"
     );
 }
@@ -183,12 +187,14 @@ fn configure_hides_the_password_and_quotes_values() {
     t.password = "p'w\\".into();
     let statements = configure_statements(&t);
     assert_eq!(statements[0].text, "STOP SLAVE");
+    assert_eq!(statements[1].text, "SET GLOBAL slave_net_timeout = 4");
     assert_eq!(
-        statements[1].text,
+        statements[2].text,
         "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=3306, MASTER_USER='repl', \
-         MASTER_PASSWORD='p\\'w\\\\', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1"
+         MASTER_PASSWORD='p\\'w\\\\', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, \
+         MASTER_HEARTBEAT_PERIOD=1"
     );
-    assert!(statements[1].shown.contains("MASTER_PASSWORD='<hidden>'"));
-    assert_eq!(statements[2].text, "START SLAVE");
-    assert!(needs_configure(None, &t));
+    assert!(statements[2].shown.contains("MASTER_PASSWORD='<hidden>'"));
+    assert_eq!(statements[3].text, "START SLAVE");
+    assert!(needs_configure(None, None, &t));
 }
