@@ -182,6 +182,17 @@ pub fn prepare_binlog_dir(dir: &Path, user: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot chown {} to {user}: {e}", dir.display()))
 }
 
+/// The last error in `error`'s source chain: mysql_async wraps an I/O error twice, each
+/// layer repeating "Input/output error", while the cause alone says what happened
+/// ("No route to host (os error 113)").
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = error;
+    while let Some(source) = last.source() {
+        last = source;
+    }
+    last.to_string()
+}
+
 /// A row as (column, text value) pairs; NULL is `None`.
 fn row_pairs(row: Row) -> ReplicaRow {
     let columns: Vec<String> = row
@@ -241,7 +252,7 @@ impl Session {
             }
             Ok(Err(e)) => Err(ReplicaSqlError::Connect {
                 address,
-                error: e.to_string(),
+                error: innermost(&e),
             }),
             Err(_) => Err(ReplicaSqlError::Timeout {
                 address,

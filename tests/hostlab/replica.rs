@@ -52,7 +52,7 @@ fn start_replica(lab: &Lab, node: &LabNode, server_id: u32) -> std::process::Chi
                 "exec mariadbd --no-defaults --user=mysql --datadir={d} --socket={s} \
                  --pid-file={r}/replica.pid --port=3306 --bind-address=0.0.0.0 \
                  --skip-name-resolve --innodb-buffer-pool-size=32M --server-id={server_id} \
-                 --gtid-strict-mode=ON --log-error={l}",
+                 --gtid-strict-mode=ON --rpl-semi-sync-slave-enabled=ON --log-error={l}",
                 d = data.display(),
                 s = socket.display(),
                 r = lab.run_dir().display(),
@@ -109,7 +109,7 @@ fn replica_config(lab: &Lab) -> PathBuf {
     };
     let text = format!(
         "{}[replication]\nbinlog_dir = \"{}/binlog\"\nserver_ids = {{ a = 1, b = 2 }}\n\
-         credentials_file = \"{}\"\n{}{}{}{}",
+         credentials_file = \"{}\"\nsemi_sync = true\nsemi_sync_timeout_ms = 2000\n{}{}{}{}",
         std::fs::read_to_string(&base).unwrap(),
         lab.mountpoint().display(),
         repl.display(),
@@ -227,6 +227,27 @@ fn replicas_follow_the_vip_through_a_switchover_and_bad_ones_are_only_reported()
         switched.elapsed()
     );
     assert!(source_sql(&lab, &lab.b, "SELECT @@server_id").ends_with('2'));
+    // Semi-synchronous: b's commits were acknowledged by a replica.
+    let semi_sync = source_sql(
+        &lab,
+        &lab.b,
+        "SHOW GLOBAL STATUS WHERE Variable_name IN \
+         ('Rpl_semi_sync_master_status', 'Rpl_semi_sync_master_yes_tx')",
+    );
+    eprintln!("semi-sync on b: {semi_sync:?}");
+    assert!(
+        semi_sync.contains("Rpl_semi_sync_master_status\tON"),
+        "{semi_sync}"
+    );
+    let yes_tx: u64 = semi_sync
+        .lines()
+        .find_map(|l| l.strip_prefix("Rpl_semi_sync_master_yes_tx\t"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        yes_tx > 0,
+        "no commit on b was acknowledged by a replica: {semi_sync}"
+    );
     let on_b = status(&lab.b, &config);
     for name in ["r1", "r2", "r3", "r4"] {
         let r = replica_entry(&on_b, name);
