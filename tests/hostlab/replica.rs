@@ -35,7 +35,7 @@ fn credentials(lab: &Lab, name: &str, user: &str, password: &str) -> PathBuf {
 }
 
 /// A replica server on `node`: a copy of the source's initial datadir, its own server_id.
-fn start_replica(lab: &Lab, node: &LabNode, server_id: u32) -> std::process::Child {
+fn start_replica(lab: &Lab, node: &LabNode, server_id: u32, extra: &str) -> std::process::Child {
     let data = lab.dir.join(format!("{}-data", node.role));
     let socket = lab.run_dir().join("replica.sock");
     node.sh_ok(&format!(
@@ -52,7 +52,7 @@ fn start_replica(lab: &Lab, node: &LabNode, server_id: u32) -> std::process::Chi
                 "exec mariadbd --no-defaults --user=mysql --datadir={d} --socket={s} \
                  --pid-file={r}/replica.pid --port=3306 --bind-address=0.0.0.0 \
                  --skip-name-resolve --innodb-buffer-pool-size=32M --server-id={server_id} \
-                 --gtid-strict-mode=ON --rpl-semi-sync-slave-enabled=ON --log-error={l}",
+                 --gtid-strict-mode=ON --rpl-semi-sync-slave-enabled=ON --log-error={l} {extra}",
                 d = data.display(),
                 s = socket.display(),
                 r = lab.run_dir().display(),
@@ -70,11 +70,11 @@ fn start_replica(lab: &Lab, node: &LabNode, server_id: u32) -> std::process::Chi
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // tandem's account on the replica (the replica has no binlog: nothing errant).
+    // tandem's account on the replica, outside its binlog (if it has one): nothing errant.
     node.sh_ok(&sql_on(
         &socket,
         &format!(
-            "CREATE USER tandem@'%' IDENTIFIED BY '{TANDEM_PASSWORD}'; \
+            "SET sql_log_bin = 0; CREATE USER tandem@'%' IDENTIFIED BY '{TANDEM_PASSWORD}'; \
              GRANT SUPER, REPLICATION SLAVE ADMIN, REPLICA MONITOR ON *.* TO tandem@'%'"
         ),
     ));
@@ -147,7 +147,10 @@ fn replicas_follow_the_vip_through_a_switchover_and_bad_ones_are_only_reported()
     lab.umount(&lab.a);
     let r1 = lab.extra_node("r1", 11);
     let r2 = lab.extra_node("r2", 12);
-    let replicas = [start_replica(&lab, &r1, 11), start_replica(&lab, &r2, 12)];
+    let replicas = [
+        start_replica(&lab, &r1, 11, ""),
+        start_replica(&lab, &r2, 12, ""),
+    ];
     let config = replica_config(&lab);
     let daemon_a = start_daemon(&lab, &lab.a, &config);
     let daemon_b = start_daemon(&lab, &lab.b, &config);
@@ -294,4 +297,63 @@ fn replicas_follow_the_vip_through_a_switchover_and_bad_ones_are_only_reported()
         let _ = child.wait();
     }
     let _ = log_of(&lab, &lab.a);
+}
+
+/// A replica with its own binlog that takes a write of its own has an errant transaction:
+/// tandem says so in its status, and does nothing to it.
+#[test]
+fn an_errant_transaction_on_a_replica_is_reported_and_left_alone() {
+    let lab = Lab::new();
+    lab.mount_shared(&lab.a);
+    lab.umount(&lab.a);
+    let r1 = lab.extra_node("r1", 11);
+    let r1_data = lab.dir.join("r1-binlog");
+    std::fs::create_dir_all(&r1_data).unwrap();
+    crate::fixture::host(&format!("chown mysql:mysql {}", r1_data.display()));
+    let replica = start_replica(
+        &lab,
+        &r1,
+        11,
+        &format!("--log-bin={}/binlog", r1_data.display()),
+    );
+    let config = replica_config(&lab);
+    let daemon_a = start_daemon(&lab, &lab.a, &config);
+    let daemon_b = start_daemon(&lab, &lab.b, &config);
+    wait_for(&lab, "a to serve", Duration::from_secs(30), || {
+        serving(&lab.a, &config)
+    });
+    source_sql(
+        &lab,
+        &lab.a,
+        "CREATE USER repl@'%' IDENTIFIED BY 'repl-pw'; GRANT REPLICATION SLAVE ON *.* TO repl@'%'",
+    );
+    let replicating = || {
+        let r = replica_entry(&status(&lab.a, &config), "r1");
+        r["state"] == "replicating" && r["gtid_behind"] == 0
+    };
+    wait_for(&lab, "r1 to replicate", CATCH_UP_TIMEOUT, replicating);
+    replica_sql(&lab, &r1, "CREATE DATABASE local_only");
+    let errant = || {
+        let r = replica_entry(&status(&lab.a, &config), "r1");
+        r["state"] == "error"
+            && r["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("errant transactions: 0-11-"))
+    };
+    wait_for(&lab, "r1 to be flagged errant", CATCH_UP_TIMEOUT, errant);
+    let r = replica_entry(&status(&lab.a, &config), "r1");
+    eprintln!("{}", r["error"]);
+    let action = r["last_action"].as_str().unwrap_or_default().to_string();
+    assert!(action.starts_with("pointed at"), "{r}");
+    // Two more checks later, tandem has still done nothing else to it.
+    std::thread::sleep(Duration::from_millis(
+        2 * tandem::daemon::replicas::REPLICA_CHECK_INTERVAL_MS,
+    ));
+    let r = replica_entry(&status(&lab.a, &config), "r1");
+    assert_eq!(r["last_action"], action, "{r}");
+    assert_eq!(r["state"], "error", "{r}");
+    for mut child in [daemon_a, daemon_b, replica] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
