@@ -76,7 +76,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Replicas fed from the active node through the VIP ([[replica]]).
+    /// Replicas fed from the active node through the VIP (the `[[replica]]` tables).
     #[command(subcommand)]
     Replica(ReplicaCommand),
     /// Split-brain: whether one stands and what each side did during it.
