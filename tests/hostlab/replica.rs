@@ -22,6 +22,8 @@ const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
 /// checked within 2 s.
 const RECONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 const TANDEM_PASSWORD: &str = "tandem-pw";
+/// The metrics address on every node: each node's own loopback (its network namespace).
+const METRICS: &str = "127.0.0.1:9942";
 
 fn credentials(lab: &Lab, name: &str, user: &str, password: &str) -> PathBuf {
     let path = lab.dir.join(format!("{name}.cred"));
@@ -108,7 +110,7 @@ fn replica_config(lab: &Lab) -> PathBuf {
         )
     };
     let text = format!(
-        "{}[replication]\nbinlog_dir = \"{}/binlog\"\nserver_ids = {{ a = 1, b = 2 }}\n\
+        "{}[metrics]\nlisten = \"{METRICS}\"\n[replication]\nbinlog_dir = \"{}/binlog\"\nserver_ids = {{ a = 1, b = 2 }}\n\
          credentials_file = \"{}\"\nsemi_sync = true\nsemi_sync_timeout_ms = 2000\n{}{}{}{}",
         std::fs::read_to_string(&base).unwrap(),
         lab.mountpoint().display(),
@@ -285,8 +287,19 @@ fn replicas_follow_the_vip_through_a_switchover_and_bad_ones_are_only_reported()
             node.role
         );
     }
+    let metrics = lab.b.sh_ok(&format!(
+        "curl -sf --max-time 2 http://{METRICS}/metrics | grep '^tandem_replica_'"
+    ));
+    for expected in [
+        "tandem_replica_up{node=\"b\",replica=\"r1\"} 1",
+        "tandem_replica_up{node=\"b\",replica=\"r3\"} 0",
+        "tandem_replica_gtid_behind{node=\"b\",replica=\"r2\"} 0",
+        "tandem_replica_lag_seconds{node=\"b\",replica=\"r1\"} 0",
+    ] {
+        assert!(metrics.contains(expected), "{expected} not in:\n{metrics}");
+    }
     let sample = format!(
-        "$ tandem status\n{}\n$ tandem replica status\n{}",
+        "$ tandem status\n{}\n$ tandem replica status\n{}\n$ curl -s http://{METRICS}/metrics | grep ^tandem_replica_\n{metrics}\n",
         String::from_utf8_lossy(&tandem(&lab.b, &config, "status").stdout),
         String::from_utf8_lossy(&tandem(&lab.b, &config, "replica status").stdout)
     );
