@@ -198,4 +198,33 @@ mod tests {
             r#"{"error":{"kind":"unreachable","message":"cannot reach tandemd"}}"#
         );
     }
+
+    #[test]
+    fn replicas_are_objects_with_plain_string_states() {
+        let text = r#"{"cluster":"c","local":{"node":"a","peer":"b","role":"Primary",
+            "disk":"UpToDate","peer_disk":"UpToDate","connection":"Connected","services":[],
+            "in_flight":null,"peer_heard":true,"paused":false,"split_brain":null,"stale":[],
+            "reason":"r"},"peer":null,"sync_percent":null}"#;
+        let mut status: ClusterStatus = serde_json::from_str(text).unwrap();
+        assert!(
+            StatusJson::new(&status).replicas.is_empty(),
+            "an older daemon: none"
+        );
+        let mut r1 = crate::replica::ReplicaStatus::empty(
+            "r1",
+            "10.0.0.21:3306",
+            crate::replica::ReplicaState::Replicating,
+            None,
+            1,
+        );
+        r1.gtid_behind = Some(0);
+        status.replicas = vec![r1];
+        let json = serde_json::to_value(StatusJson::new(&status)).unwrap();
+        assert_eq!(json["schema_version"], 1);
+        let r = &json["replicas"][0];
+        assert_eq!(r["name"], "r1");
+        assert_eq!(r["state"], "replicating");
+        assert_eq!(r["gtid_behind"], 0);
+        assert!(r["lag_seconds"].is_null() && r["error"].is_null());
+    }
 }
