@@ -77,7 +77,7 @@ fn start_replica(lab: &Lab, node: &LabNode, server_id: u32, extra: &str) -> std:
         &socket,
         &format!(
             "SET sql_log_bin = 0; CREATE USER tandem@'%' IDENTIFIED BY '{TANDEM_PASSWORD}'; \
-             GRANT SUPER, REPLICATION SLAVE ADMIN, REPLICA MONITOR ON *.* TO tandem@'%'"
+             GRANT REPLICATION SLAVE ADMIN, REPLICA MONITOR ON *.* TO tandem@'%'"
         ),
     ));
     child
