@@ -62,8 +62,11 @@ async fn run(config: Arc<Config>, active: watch::Receiver<bool>, snapshot: Repli
             continue;
         }
         let statuses = check_all(&config, &mut last_actions).await;
+        // A round can outlast this node's turn as active (a switchover while it ran): a
+        // standby publishes nothing, so that its status never shows replicas it does not feed.
+        let still_active = *active.borrow();
         if let Ok(mut s) = snapshot.lock() {
-            *s = statuses;
+            *s = if still_active { statuses } else { Vec::new() };
         }
     }
 }
