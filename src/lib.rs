@@ -12,6 +12,9 @@
 //!   typed errors, the supervised events2 child, and host probes used by `tandem check`.
 //! - [`metrics`]: the Prometheus metrics as a plain snapshot, rendered purely; the daemon
 //!   fills it, `exec::metrics_http` serves it, `exec::hook` runs the notification hook.
+//! - [`replica`]: replicas fed through the VIP, the pure part: `SHOW SLAVE STATUS` and GTID
+//!   parsers, each replica's state, and when to point it at the VIP (the daemon's check task
+//!   is `daemon::replicas`, its SQL `exec::replica`).
 //! - [`cli`]: the operator CLI's commands (`tandem drbd state|watch|primary|…`) as library code.
 //!
 //! # The driver loop (contract)
@@ -33,3 +36,4 @@ pub mod exec;
 pub mod init;
 pub mod metrics;
 pub mod peer;
+pub mod replica;

@@ -316,3 +316,114 @@ fn metrics_and_hooks_are_optional_and_checked() {
          arguments, e.g. command = [\"/usr/local/bin/tandem-alert\"], or remove [hooks]"
     );
 }
+
+const REPLICATION: &str = "
+[replication]
+binlog_dir = \"/var/lib/mysql-ha/binlog\"
+server_ids = { db-a = 1, db-b = 2 }
+credentials_file = \"/etc/tandem/replication.cred\"
+semi_sync = true
+semi_sync_timeout_ms = 5000
+
+[[replica]]
+name = \"r1\"
+host = \"10.0.0.21\"
+credentials_file = \"/etc/tandem/replica-r1.cred\"
+";
+
+fn with_replication(from: &str, to: &str) -> String {
+    assert!(REPLICATION.contains(from), "replication has no {from:?}");
+    format!("{EXAMPLE}{}", REPLICATION.replacen(from, to, 1))
+}
+
+/// The line in the example-plus-replication text where `needle` starts.
+fn line_of(text: &str, needle: &str) -> usize {
+    let at = text.find(needle).unwrap();
+    text[..at].matches('\n').count() + 1
+}
+
+#[test]
+fn replication_source_options_are_passed_to_mysqld_before_the_operators_args() {
+    let text = with_replication("", "");
+    let config = Config::parse(&text, Path::new("t.toml")).unwrap();
+    assert_eq!(config.replica[0].port.get_ref(), &3306);
+    let args = config.mysqld_for("db-b").args;
+    assert_eq!(
+        args,
+        [
+            "--server-id=2",
+            "--log-bin=/var/lib/mysql-ha/binlog/binlog",
+            "--log-bin-index=/var/lib/mysql-ha/binlog/binlog.index",
+            "--binlog-format=ROW",
+            "--sync-binlog=1",
+            "--gtid-strict-mode=ON",
+            "--rpl-semi-sync-master-enabled=ON",
+            "--rpl-semi-sync-master-timeout=5000",
+            "--innodb-buffer-pool-size=1G",
+        ]
+    );
+    let plain = Config::parse(EXAMPLE, Path::new("t.toml")).unwrap();
+    assert_eq!(plain.mysqld_for("db-a"), plain.mysqld);
+}
+
+#[test]
+fn binlog_outside_the_mountpoint_is_refused() {
+    let text = with_replication("/var/lib/mysql-ha/binlog", "/var/log/binlog");
+    let line = line_of(&text, "binlog_dir");
+    assert_eq!(
+        refusal(&text),
+        format!(
+            "/etc/tandem/tandem.toml:{line}:14: binlog_dir \"/var/log/binlog\" is not under the \
+             mountpoint \"/var/lib/mysql-ha\"; the binary log must move with the data, or the \
+             replicas lose their place on switchover; use e.g. \"/var/lib/mysql-ha/binlog\""
+        )
+    );
+}
+
+#[test]
+fn server_ids_need_every_node_once_and_distinct() {
+    let text = with_replication("db-b = 2", "db-c = 1");
+    let line = line_of(&text, "server_ids");
+    let p = format!("/etc/tandem/tandem.toml:{line}:14: ");
+    assert_eq!(
+        refusal(&text),
+        format!(
+            "{p}server_ids has no entry for node \"db-b\"; give each node its own server_id, \
+             e.g. server_ids = {{ db-a = 1, db-b = 2 }}\n\
+             {p}server_ids names \"db-c\", which is not a [[node]]; use the node names db-a \
+             and db-b\n\
+             {p}server_ids: db-a and db-c both have 1; each node needs its own server_id, or \
+             replicas cannot tell their GTIDs apart"
+        )
+    );
+}
+
+#[test]
+fn replicas_need_replication_and_sane_fields() {
+    let start = REPLICATION.find("[[replica]]").unwrap();
+    let text = format!("{EXAMPLE}{}", &REPLICATION[start..]);
+    let line = line_of(&text, "name = \"r1\"");
+    assert_eq!(
+        refusal(&text),
+        format!(
+            "/etc/tandem/tandem.toml:{line}:8: [[replica]] needs a [replication] table \
+             (binlog_dir, server_ids, credentials_file) so that the active node is a \
+             replication source; add one"
+        )
+    );
+    let text = with_replication("semi_sync_timeout_ms = 5000", "semi_sync_timeout_ms = 0");
+    assert!(refusal(&text).contains("semi_sync_timeout_ms = 0 is outside 1..=60000"));
+    let text = with_replication("\"/etc/tandem/replica-r1.cred\"", "\"r1.cred\"");
+    assert!(refusal(&text).ends_with(
+        "credentials_file \"r1.cred\" must be an absolute path, e.g. \
+         \"/etc/tandem/replica-r1.cred\""
+    ));
+    let twice = format!(
+        "{}\n[[replica]]\nname = \"r1\"\nhost = \"\"\nport = 0\ncredentials_file = \"/c\"\n",
+        with_replication("", "")
+    );
+    let problems = refusal(&twice);
+    assert!(problems.contains("replica name \"r1\" is used twice (first on line"));
+    assert!(problems.contains("replica host is empty; give the replica server's address"));
+    assert!(problems.contains("replica port 0 is not a port"));
+}

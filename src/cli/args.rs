@@ -104,6 +104,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Replicas fed from the active node through the VIP (the `[[replica]]` tables).
+    #[command(subcommand)]
+    Replica(ReplicaCommand),
     /// Split-brain: whether one stands and what each side did during it.
     #[command(subcommand, name = "split-brain")]
     SplitBrain(SplitBrainCommand),
@@ -122,6 +125,18 @@ pub enum Command {
         /// The directory to write into (created if missing).
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ReplicaCommand {
+    /// Each replica as the active node last checked it: state (replicating, lagging,
+    /// stopped, error, unreachable), IO/SQL threads, lag, GTID distance to the source, the
+    /// source it replicates from, the error in one sentence and tandem's last action.
+    Status {
+        /// The replicas as a JSON array.
+        #[arg(long)]
+        json: bool,
     },
 }
 

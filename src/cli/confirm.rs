@@ -104,6 +104,8 @@ mod tests {
             peer: None,
             sync_percent: None,
             last_reload: None,
+            replicas_configured: 0,
+            replicas: vec![],
         };
         assert_eq!(
             forced_promote_risks(Some(&status)),

@@ -25,6 +25,10 @@ pub struct StatusJson {
     /// Resync progress in percent while DRBD resyncs; else null.
     pub sync_percent: Option<f64>,
     pub last_reload: Option<ReloadReport>,
+    /// The active node's last check of each `[[replica]]` (added within schema_version 1);
+    /// empty on a standby node and without replicas.
+    #[serde(default)]
+    pub replicas: Vec<crate::replica::ReplicaStatus>,
 }
 
 /// This node, as its daemon sees itself.
@@ -105,6 +109,7 @@ impl StatusJson {
             peer: status.peer.clone(),
             sync_percent: status.sync_percent,
             last_reload: status.last_reload.clone(),
+            replicas: status.replicas.clone(),
         }
     }
 }
@@ -192,5 +197,34 @@ mod tests {
             line,
             r#"{"error":{"kind":"unreachable","message":"cannot reach tandemd"}}"#
         );
+    }
+
+    #[test]
+    fn replicas_are_objects_with_plain_string_states() {
+        let text = r#"{"cluster":"c","local":{"node":"a","peer":"b","role":"Primary",
+            "disk":"UpToDate","peer_disk":"UpToDate","connection":"Connected","services":[],
+            "in_flight":null,"peer_heard":true,"paused":false,"split_brain":null,"stale":[],
+            "reason":"r"},"peer":null,"sync_percent":null}"#;
+        let mut status: ClusterStatus = serde_json::from_str(text).unwrap();
+        assert!(
+            StatusJson::new(&status).replicas.is_empty(),
+            "an older daemon: none"
+        );
+        let mut r1 = crate::replica::ReplicaStatus::empty(
+            "r1",
+            "10.0.0.21:3306",
+            crate::replica::ReplicaState::Replicating,
+            None,
+            1,
+        );
+        r1.gtid_behind = Some(0);
+        status.replicas = vec![r1];
+        let json = serde_json::to_value(StatusJson::new(&status)).unwrap();
+        assert_eq!(json["schema_version"], 1);
+        let r = &json["replicas"][0];
+        assert_eq!(r["name"], "r1");
+        assert_eq!(r["state"], "replicating");
+        assert_eq!(r["gtid_behind"], 0);
+        assert!(r["lag_seconds"].is_null() && r["error"].is_null());
     }
 }

@@ -17,6 +17,7 @@ pub mod drbd_watch;
 pub mod json;
 pub mod ops;
 pub mod package_files;
+pub mod replica;
 pub mod split_brain;
 pub mod split_brain_resolve;
 pub mod status_view;

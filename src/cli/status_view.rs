@@ -83,6 +83,7 @@ pub fn render(status: &ClusterStatus) -> String {
     if let Some(reload) = &status.last_reload {
         render_reload(&mut out, reload);
     }
+    super::replica::render_summary(status, &mut out);
     let _ = writeln!(out, "  why: {}", local.reason);
     out
 }

@@ -9,11 +9,13 @@
 //! `/etc/tandem/tandem.toml:12:12: protocol "D" is not valid; use one of "A", "B" or "C" …`.
 
 mod address;
+pub mod credentials;
 mod error;
 mod model;
 pub mod policy;
 pub mod reload;
 pub mod render;
+pub mod replica;
 mod settings;
 mod validate;
 mod words;
@@ -23,6 +25,7 @@ pub use model::{
     Address, Config, Drbd, Engine, Filesystem, Hooks, Metrics, Mysqld, Node, Timings, Vip,
     VipAddress,
 };
+pub use replica::{Replica, Replication};
 pub use settings::{
     FilesystemSettings, HookSettings, MysqldSettings, NodeSettings, Settings, VipSettings,
 };

@@ -47,6 +47,12 @@ pub struct Config {
     /// validation; the daemon and the core read these.
     #[serde(skip)]
     pub settings: super::Settings,
+    /// The active node as a GTID replication source (config/replica.rs); absent means none.
+    #[serde(default)]
+    pub replication: Option<super::replica::Replication>,
+    /// MariaDB replicas fed from the active node through the VIP (config/replica.rs).
+    #[serde(default)]
+    pub replica: Vec<super::replica::Replica>,
 }
 
 /// `[metrics]`: where `GET /metrics` is served.
@@ -297,7 +303,7 @@ impl Default for Timings {
 }
 
 /// A default value has no place in the file, so its span is empty.
-fn unplaced<T>(value: T) -> Spanned<T> {
+pub(super) fn unplaced<T>(value: T) -> Spanned<T> {
     Spanned::new(0..0, value)
 }
 

@@ -70,6 +70,8 @@ const RESTART_ONLY: &[RestartOnly] = &[
     ("[engine] state_dir", differs!(engine.state_dir)),
     ("[metrics]", differs!(metrics)),
     ("[hooks]", differs!(hooks)),
+    ("[replication]", differs!(replication)),
+    ("[[replica]]", differs!(replica)),
 ];
 
 /// Why a restart-only key is refused, in one sentence.

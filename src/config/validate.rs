@@ -35,8 +35,12 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn refuse(&mut self, span: Range<usize>, message: String) {
+    pub(super) fn refuse(&mut self, span: Range<usize>, message: String) {
         self.problems.push(self.loc.problem(span, message));
+    }
+
+    pub(super) fn line_column(&self, offset: usize) -> (usize, usize) {
+        self.loc.line_column(offset)
     }
 
     pub fn run(mut self, config: &Config) -> Vec<Problem> {
@@ -49,6 +53,7 @@ impl<'a> Checker<'a> {
         self.services(config);
         self.timings(config);
         self.observability(config);
+        self.replication(config);
         self.problems.sort_by_key(|p| (p.line, p.column));
         self.problems
     }
@@ -324,7 +329,7 @@ pub fn node_names(config: &Config) -> Vec<String> {
         .collect()
 }
 
-fn is_simple_name(name: &str) -> bool {
+pub(super) fn is_simple_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .chars()

@@ -47,6 +47,12 @@ pub struct ClusterStatus {
     /// What the last `SIGHUP` did, if there was one.
     #[serde(default)]
     pub last_reload: Option<ReloadReport>,
+    /// How many `[[replica]]` entries the config has.
+    #[serde(default)]
+    pub replicas_configured: usize,
+    /// The replica monitor's last check; empty on a standby node (the active one checks).
+    #[serde(default)]
+    pub replicas: Vec<crate::replica::ReplicaStatus>,
 }
 
 /// The outcome of a config reload (`SIGHUP`).

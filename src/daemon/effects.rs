@@ -138,7 +138,11 @@ impl Effects {
     /// Adopts a running server if there is one, else starts one; either way a watcher task
     /// takes charge of it.
     pub async fn start_mysqld(&self) -> Result<(), String> {
-        let cfg = &self.config.settings.mysqld;
+        // The node's own server options ([replication] adds the source's) without spans.
+        let cfg = &crate::config::MysqldSettings::from(&self.config.mysqld_for(&self.me));
+        if let Some(replication) = &self.config.replication {
+            crate::exec::replica::prepare_binlog_dir(replication.binlog_dir.get_ref(), &cfg.user)?;
+        }
         let server = match AdoptedMysqld::find(cfg).map_err(|e| e.to_string())? {
             Some(adopted) => {
                 tracing::info!(pid = adopted.pid, "adopted a running mysqld");

@@ -15,6 +15,7 @@ pub mod log;
 mod observe;
 pub mod peer_link;
 mod reload;
+pub mod replicas;
 mod setup;
 
 use crate::config::Config;
@@ -142,6 +143,8 @@ pub(crate) struct Daemon {
     pub notify: Option<Notifier>,
     /// Metrics snapshot and notification hooks.
     pub observe: observe::Observer,
+    /// The replica monitor's task and its last snapshot.
+    pub replicas: replicas::ReplicaMonitor,
 }
 
 impl Daemon {
@@ -164,8 +167,10 @@ impl Daemon {
     }
 
     fn publish(&self) {
+        self.replicas.set_active(self.core.view().active);
         let drbd = self.config.drbd.is_some().then_some(&self.drbd);
-        self.observe.publish(&self.core, drbd);
+        self.observe
+            .publish(&self.core, drbd, &self.replicas.snapshot);
     }
 
     fn on_input(&mut self, input: Input) {
@@ -212,6 +217,8 @@ impl Daemon {
                     peer: self.core.peer_view(),
                     sync_percent: self.sync_percent(),
                     last_reload: self.last_reload.clone(),
+                    replicas_configured: self.config.replica.len(),
+                    replicas: self.replicas.statuses(),
                 };
                 let _ = answer.send(ControlResponse::Status(Box::new(status)));
             }

@@ -187,7 +187,12 @@ impl Observer {
     }
 
     /// Replaces the metrics snapshot, when metrics are on.
-    pub fn publish(&self, core: &Node, drbd: Option<&ResourceState>) {
+    pub fn publish(
+        &self,
+        core: &Node,
+        drbd: Option<&ResourceState>,
+        replicas: &super::replicas::ReplicaSnapshot,
+    ) {
         let Some(sender) = &self.snapshot else { return };
         let status = core.status();
         let snapshot = Snapshot {
@@ -206,6 +211,7 @@ impl Observer {
             split_brain: status.split_brain.is_some(),
             mysqld: self.mysqld.lock().map(|m| m.clone()).unwrap_or_default(),
             journal_bytes: None,
+            replicas: replicas.lock().map(|r| r.clone()).unwrap_or_default(),
             counters: self.counters.clone(),
             hooks: self
                 .hooks

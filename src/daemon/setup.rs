@@ -101,6 +101,7 @@ impl Daemon {
         let link = super::peer_link::LinkConfig::from_config(&config, &me)?;
         let link = super::peer_link::start(link, &peer_out).await?;
         let observe = super::observe::Observer::start(&config, &core, link.paths).await?;
+        let replicas = super::replicas::ReplicaMonitor::start(config.clone());
         let effects = Effects {
             config: config.clone(),
             me: me.to_string(),
@@ -145,6 +146,7 @@ impl Daemon {
             last_reload: None,
             notify: launch.notify,
             observe,
+            replicas,
         })
     }
 }

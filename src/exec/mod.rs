@@ -20,6 +20,7 @@ pub mod mkfs;
 pub mod mount;
 pub mod mysqld;
 pub mod notify;
+pub mod replica;
 pub mod systemctl;
 pub mod tool;
 pub mod vip;

@@ -7,6 +7,7 @@
 
 mod classic;
 mod render;
+mod render_replicas;
 #[cfg(test)]
 mod tests;
 
@@ -42,6 +43,8 @@ pub struct Snapshot {
     pub mysqld: MysqldSample,
     /// The journal file's size; `None` when it cannot be read.
     pub journal_bytes: Option<u64>,
+    /// The replica monitor's last check (daemon/replicas.rs); empty on a standby node.
+    pub replicas: Vec<crate::replica::ReplicaStatus>,
     pub counters: Counters,
     pub hooks: HookCounters,
 }

@@ -11,17 +11,17 @@ use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
 /// Label sets are small lists of (name, value).
-type Labels = Vec<(&'static str, String)>;
+pub(super) type Labels = Vec<(&'static str, String)>;
 type GaugeFamily = Family<Labels, Gauge<f64, AtomicU64>>;
 type CounterFamily = Family<Labels, Counter<u64>>;
 
 /// Builds one metric family per name, registering it on first use.
-struct Builder {
+pub(super) struct Builder {
     registry: Registry,
 }
 
 impl Builder {
-    fn gauge(&mut self, name: &str, help: &str, samples: &[(Labels, f64)]) {
+    pub(super) fn gauge(&mut self, name: &str, help: &str, samples: &[(Labels, f64)]) {
         let family = GaugeFamily::default();
         for (labels, value) in samples {
             family.get_or_create(labels).set(*value);
@@ -39,7 +39,7 @@ impl Builder {
     }
 }
 
-fn flag(on: bool) -> f64 {
+pub(super) fn flag(on: bool) -> f64 {
     if on {
         1.0
     } else {
@@ -61,6 +61,7 @@ pub fn render(snapshot: &Snapshot) -> Result<String, std::fmt::Error> {
     tandem_state(&mut builder, snapshot);
     tandem_counters(&mut builder, snapshot);
     mysqld(&mut builder, &snapshot.node, &snapshot.mysqld);
+    super::render_replicas::replicas(&mut builder, &snapshot.node, &snapshot.replicas);
     let mut text = String::new();
     encode(&mut text, &builder.registry)?;
     Ok(text)

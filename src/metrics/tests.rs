@@ -158,3 +158,28 @@ fn the_classic_format_names_counter_families_with_total_and_has_no_eof() {
     }
     assert!(!text.contains("# EOF"));
 }
+
+#[test]
+fn replicas_are_series_labelled_by_replica() {
+    use crate::replica::{ReplicaState, ReplicaStatus};
+    let mut replicating =
+        ReplicaStatus::empty("r1", "10.0.0.21:3306", ReplicaState::Replicating, None, 0);
+    replicating.lag_seconds = Some(3);
+    replicating.gtid_behind = Some(7);
+    let down = ReplicaStatus::unreachable("r2", "10.0.0.22:3306", "cannot connect".into(), 0);
+    let text = render(&Snapshot {
+        replicas: vec![replicating, down],
+        ..snapshot()
+    })
+    .unwrap();
+    let lines = lines(&text);
+    for expected in [
+        "tandem_replica_up{node=\"a\",replica=\"r1\"} 1.0",
+        "tandem_replica_up{node=\"a\",replica=\"r2\"} 0.0",
+        "tandem_replica_lag_seconds{node=\"a\",replica=\"r1\"} 3.0",
+        "tandem_replica_gtid_behind{node=\"a\",replica=\"r1\"} 7.0",
+    ] {
+        assert!(lines.contains(&expected), "{expected} not in\n{text}");
+    }
+    assert!(!text.contains("tandem_replica_lag_seconds{node=\"a\",replica=\"r2\"}"));
+}

@@ -166,6 +166,8 @@ pub struct Lab {
     /// The shared loop disk that plays a SAN LUN for `storage = "shared-disk"`.
     pub shared_disk: PathBuf,
     loops: Vec<PathBuf>,
+    /// Namespaces added by [`Lab::extra_node`], torn down with the rest.
+    extra_netns: std::sync::Mutex<Vec<(String, PathBuf)>>,
     _tempdir: tempfile::TempDir,
 }
 
@@ -194,6 +196,7 @@ impl Lab {
             switch,
             shared_disk: PathBuf::new(),
             loops: Vec::new(),
+            extra_netns: std::sync::Mutex::new(Vec::new()),
             _tempdir: tempdir,
         };
         lab.network();
@@ -204,6 +207,41 @@ impl Lab {
 
     fn nodes(&self) -> [&LabNode; 3] {
         [&self.a, &self.b, &self.client]
+    }
+
+    /// Another machine on the lab network (`<id>-<role>`, `10.99.0.<host_part>` on lan0, its
+    /// own mount namespace and `run/` tmpfs), e.g. a replica server; removed on drop.
+    pub fn extra_node(&self, role: &'static str, host_part: u8) -> LabNode {
+        let n = node(&self.id, role, host_part, &self.dir);
+        if let Ok(mut extra) = self.extra_netns.lock() {
+            extra.push((n.netns.clone(), n.mnt_ns.clone()));
+        }
+        self.wire(&n);
+        std::fs::write(&n.mnt_ns, "").unwrap();
+        host(&format!(
+            "unshare --mount={} --propagation private true",
+            n.mnt_ns.display()
+        ));
+        n.sh_ok(&format!(
+            "mount -t tmpfs -o mode=0755 tmpfs {r} && chown mysql:mysql {r}",
+            r = self.run_dir().display()
+        ));
+        n
+    }
+
+    fn wire(&self, n: &LabNode) {
+        let sw = &self.switch;
+        let ns = &n.netns;
+        host(&format!("ip netns add {ns}"));
+        // Created from inside the switch namespace: the host's namespace never sees it.
+        host(&format!(
+            "ip -n {sw} link add p-{r} type veth peer name lan0 netns {ns} && \
+             ip -n {sw} link set p-{r} master br0 up && \
+             ip -n {ns} link set lo up && \
+             ip -n {ns} addr add {ip}/24 dev lan0 && ip -n {ns} link set lan0 up",
+            r = n.role,
+            ip = n.ip
+        ));
     }
 
     fn network(&self) {
@@ -397,10 +435,16 @@ fn pids_in(netns: &str) -> Vec<i32> {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        let extra: Vec<(String, PathBuf)> = self
+            .extra_netns
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_default();
         let netns: Vec<String> = self
             .nodes()
             .iter()
             .map(|n| n.netns.clone())
+            .chain(extra.iter().map(|(ns, _)| ns.clone()))
             .chain([self.switch.clone()])
             .collect();
         let deadline = Instant::now() + Duration::from_millis(KILL_WAIT_MS);
@@ -429,6 +473,13 @@ impl Drop for Lab {
                 n.nsenter()
             ));
             host_quiet(&format!("umount {}", n.mnt_ns.display()));
+        }
+        for (ns, mnt_ns) in &extra {
+            host_quiet(&format!(
+                "nsenter --net=/run/netns/{ns} --mount={} -- umount -l {dir}/run",
+                mnt_ns.display()
+            ));
+            host_quiet(&format!("umount {}", mnt_ns.display()));
         }
         host_quiet(&format!("umount {dir}/ns"));
         for ns in &netns {

@@ -13,4 +13,5 @@ mod lab;
 mod mount;
 mod mysqld;
 mod observe;
+mod replica;
 mod vip;

@@ -114,3 +114,26 @@ fn metrics_and_hooks_need_a_restart() {
         "the running config keeps its own"
     );
 }
+
+#[test]
+fn replication_and_replicas_need_a_restart() {
+    let replication = "\n[replication]\nbinlog_dir = \"/var/lib/mysql-ha/binlog\"\n\
+                       server_ids = { db-a = 1, db-b = 2 }\n\
+                       credentials_file = \"/etc/tandem/repl.cred\"\n\
+                       [[replica]]\nname = \"r1\"\nhost = \"10.0.0.21\"\n\
+                       credentials_file = \"/etc/tandem/r1.cred\"\n";
+    let old = format!("{EXAMPLE}{replication}");
+    let new = old.replace("10.0.0.21", "10.0.0.22");
+    let reload = compare_texts(&old, &new);
+    assert_eq!(
+        reload.refused,
+        [
+            "[[replica]] changed but is not applied to a running tandemd; check the file with \
+          `tandem check`, then restart tandemd to apply it"
+        ]
+    );
+    assert_eq!(reload.config.replica[0].host.get_ref(), "10.0.0.21");
+    let reload = compare_texts(EXAMPLE, &old);
+    assert_eq!(reload.refused.len(), 2, "{:?}", reload.refused);
+    assert!(reload.refused[0].starts_with("[replication] changed"));
+}
