@@ -223,15 +223,24 @@ fn datadir_facts(datadir: &Path, move_from: Option<&Path>) -> plan::DatadirFacts
     }
 }
 
-/// Whether a mysqld/mariadbd process runs on this host (from /proc/PID/comm).
+/// Whether a live mysqld/mariadbd process runs on this host (from /proc/PID/comm and stat).
 fn server_running() -> bool {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return false;
     };
     entries.filter_map(Result::ok).any(|entry| {
-        std::fs::read_to_string(entry.path().join("comm"))
-            .is_ok_and(|comm| SERVER_NAMES.contains(&comm.trim()))
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        is_live_server(&comm, &stat)
     })
+}
+
+/// A server process that is not a zombie: a killed mysqld whose parent never reaped it (an
+/// init that does not reap orphans) holds no files and must not block the datadir's move.
+fn is_live_server(comm: &str, stat: &str) -> bool {
+    // The state follows the last ')' of /proc/PID/stat (the name may contain one).
+    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+    SERVER_NAMES.contains(&comm.trim()) && state.is_some_and(|s| !s.starts_with(['Z', 'X']))
 }
 
 async fn move_datadir(from: &Path, to: &Path) -> Outcome {
@@ -255,5 +264,30 @@ async fn move_datadir(from: &Path, to: &Path) -> Outcome {
             from.display()
         )),
         Err(e) => Outcome::Failed(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_live_server;
+
+    #[test]
+    fn a_zombie_server_does_not_count_as_running() {
+        let live = "1234 (mariadbd) S 1 1234 1234 0 -1 4194560";
+        let zombie = "1234 (mariadbd) Z 1 1234 1234 0 -1 4194564";
+        assert!(is_live_server("mariadbd\n", live));
+        assert!(is_live_server(
+            "mysqld\n",
+            &live.replace("mariadbd", "mysqld")
+        ));
+        assert!(!is_live_server("mariadbd\n", zombie));
+        assert!(
+            !is_live_server("mariadbd\n", ""),
+            "gone between the two reads"
+        );
+        assert!(!is_live_server(
+            "bash\n",
+            live.replace("mariadbd", "bash").as_str()
+        ));
     }
 }
