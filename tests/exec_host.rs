@@ -136,8 +136,10 @@ async fn events2_child_is_parsed_restarted_with_backoff_and_killed_on_drop() {
         log.display()
     ));
     let command = Events2Command {
-        program: child.to_path_buf(),
-        args: vec![],
+        // Through sh, not exec'd directly: another test thread's fork may still hold the
+        // script's write descriptor for a moment (exec would fail with ETXTBSY).
+        program: PathBuf::from("/bin/sh"),
+        args: vec![child.to_string_lossy().into_owned()],
     };
     let (supervisor, mut rx) = Events2Supervisor::spawn(command);
     for round in 0..2u64 {
@@ -179,8 +181,10 @@ async fn events2_child_is_parsed_restarted_with_backoff_and_killed_on_drop() {
         pid_file.display()
     ));
     let (supervisor, mut rx) = Events2Supervisor::spawn(Events2Command {
-        program: child.to_path_buf(),
-        args: vec![],
+        // Through sh, not exec'd directly: another test thread's fork may still hold the
+        // script's write descriptor for a moment (exec would fail with ETXTBSY).
+        program: PathBuf::from("/bin/sh"),
+        args: vec![child.to_string_lossy().into_owned()],
     });
     assert!(matches!(next(&mut rx).await, Events2Message::Event(_)));
     let pid = wait_pid_file(&pid_file).await;
