@@ -66,8 +66,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Switchover { to, force, wait } => {
             ops_result(ops::switchover(&cli.config, &to, force, wait))
         }
-        Command::Pause => ops_result(ops::core_request(&cli.config, Request::Pause)),
-        Command::Resume => ops_result(ops::core_request(&cli.config, Request::Resume)),
+        Command::Pause { reason } => {
+            let at_unix_ms = ops::now_unix_ms();
+            let request = Request::Pause { reason, at_unix_ms };
+            ops_result(ops::core_request(&cli.config, request))
+        }
+        Command::Resume { reason } => {
+            let at_unix_ms = ops::now_unix_ms();
+            let request = Request::Resume { reason, at_unix_ms };
+            ops_result(ops::core_request(&cli.config, request))
+        }
         Command::History { limit, json } => ops_result(ops::history(&cli.config, limit, json)),
         Command::Replica(ReplicaCommand::Status { json }) => {
             ops_result(tandem::cli::replica::status(&cli.config, json))

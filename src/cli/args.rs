@@ -91,10 +91,21 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
     },
-    /// Observe and report only; act on explicit commands alone.
-    Pause,
-    /// Resume automatic decisions.
-    Resume,
+    /// Pause the cluster: both nodes observe and report, and act on explicit commands alone.
+    /// The pause is journaled on both nodes and survives restarts; a peer that is not
+    /// answering adopts it when it is heard again.
+    Pause {
+        /// One sentence of why, shown in `tandem status` on both nodes.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Resume automatic decisions on the cluster. Allowed while the peer is unreachable:
+    /// the peer adopts this newer resume when it is heard again.
+    Resume {
+        /// One sentence of why, kept in the journal.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// The journal: promotions, demotions, failovers, switchovers, fencing, refusals.
     History {
         /// How many records, newest last.

@@ -61,6 +61,13 @@ impl Node {
             runs,
             self.in_flight
         );
+        // Paused, only an operator's command (a goal or a split-brain resolution) starts
+        // anything: the cluster pause's promise (pause.rs).
+        let on_its_own = self.pause.paused && self.operator.is_none() && self.resolve.is_none();
+        assert!(
+            !on_its_own || !runs.iter().any(|step| is_start(*step)),
+            "BUG: {runs:?} asked on the core's own while the cluster is paused"
+        );
         for step in runs {
             let takes_storage = match step {
                 Step::Promote { force: false } => true,
@@ -133,6 +140,7 @@ mod tests {
             split_brain: false,
             drbd_known: true,
             stale_peer: false,
+            pause: None,
         })));
     }
 
