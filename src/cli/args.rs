@@ -92,6 +92,7 @@ pub enum Command {
         wait: bool,
     },
     /// Pause the cluster: both nodes observe and report, and act on explicit commands alone.
+    ///
     /// The pause is journaled on both nodes and survives restarts; a peer that is not
     /// answering adopts it when it is heard again.
     Pause {
@@ -99,7 +100,9 @@ pub enum Command {
         #[arg(long, default_value = "")]
         reason: String,
     },
-    /// Resume automatic decisions on the cluster. Allowed while the peer is unreachable:
+    /// Resume automatic decisions on the cluster.
+    ///
+    /// Allowed while the peer is unreachable:
     /// the peer adopts this newer resume when it is heard again.
     Resume {
         /// One sentence of why, kept in the journal.
