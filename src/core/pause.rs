@@ -88,3 +88,45 @@ impl Node {
         &self.pause
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ClusterPause;
+    use crate::core::PeerView;
+
+    fn state(epoch: u64, paused: bool, by: &str) -> ClusterPause {
+        ClusterPause {
+            epoch,
+            paused,
+            by: by.into(),
+            at_unix_ms: 0,
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_higher_epoch_wins_and_paused_wins_a_tie() {
+        assert!(
+            state(2, false, "a") > state(1, true, "b"),
+            "a newer resume wins"
+        );
+        assert!(
+            state(2, true, "a") > state(2, false, "b"),
+            "paused wins a tie"
+        );
+        assert!(
+            state(1, true, "b") > state(1, true, "a"),
+            "then the name, so both agree"
+        );
+        assert!(state(1, false, "a") > ClusterPause::default());
+    }
+
+    #[test]
+    fn a_heartbeat_from_an_older_daemon_decodes_without_a_pause() {
+        let old = r#"{"role":"Secondary","disk":"UpToDate","active":false,"busy":false,
+            "paused":true,"split_brain":false,"drbd_known":true}"#;
+        let view: PeerView = serde_json::from_str(old).expect("decodes");
+        assert_eq!(view.pause, None);
+        assert!(view.paused);
+    }
+}
