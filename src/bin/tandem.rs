@@ -60,7 +60,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init(&cli.config, &options)
         }
         Command::Drbd(command) => tandem::cli::drbd::run(command, &cli.config),
-        Command::Status { json } => ops_result(ops::status(&cli.config, json)),
+        Command::Status {
+            watch: true,
+            max_redraws,
+            ..
+        } => ops_result(tandem::cli::status_watch::run(&cli.config, max_redraws)),
+        Command::Status { json, .. } => ops_result(ops::status(&cli.config, json)),
         Command::Promote { force, yes } => ops_result(ops::promote(&cli.config, force, yes)),
         Command::Demote => ops_result(ops::core_request(&cli.config, Request::Demote)),
         Command::Switchover { to, force, wait } => {

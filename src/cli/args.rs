@@ -62,8 +62,15 @@ pub enum Command {
     /// service, and the sentence explaining the current decision.
     Status {
         /// Machine-readable output.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "watch")]
         json: bool,
+        /// Redraw whenever the status changes (polled every 500 ms, with a resync progress
+        /// bar) until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+        /// With --watch: exit after this many redraws.
+        #[arg(long, requires = "watch", value_name = "N")]
+        max_redraws: Option<u64>,
     },
     /// Make this node active. Refused, with the reason and the way out, when the peer may be
     /// Primary or the local disk is not UpToDate. Exit 3 when refused.

@@ -200,7 +200,7 @@ pub fn wants_json(command: &crate::cli::args::Command) -> bool {
     use crate::cli::args::{Command, SplitBrainCommand};
     use crate::cli::drbd::DrbdCommand;
     match command {
-        Command::Status { json } | Command::History { json, .. } => *json,
+        Command::Status { json, .. } | Command::History { json, .. } => *json,
         Command::SplitBrain(SplitBrainCommand::Status { json }) => *json,
         Command::Drbd(DrbdCommand::State { json } | DrbdCommand::Watch { json, .. }) => *json,
         _ => false,
