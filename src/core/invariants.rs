@@ -91,6 +91,15 @@ impl Node {
             self.cfg.power_fence,
             self.fencing_in_flight
         );
+        // Paused, the only power fence is one DRBD's fence-peer already waits for (it began
+        // before the pause, and DRBD holds I/O until it is answered) or an operator's.
+        assert!(
+            fences == 0
+                || !self.pause.paused
+                || self.fence_call_needs_power_fence()
+                || self.operator.is_some(),
+            "BUG: a power fence on the core's own while the cluster is paused"
+        );
         let maybe_live =
             self.peer_fresh() || self.drbd.connected() || self.peer_unheard_since_start();
         assert!(
