@@ -1,7 +1,8 @@
 //! The cluster-wide, persistent pause (issue #12) with two real tandemd: a pause on b reaches
 //! a over the peer link; a `kill -9` and restart of tandemd on a comes back paused from the
 //! journal; a's mysqld killed while paused is neither restarted nor failed over; a resume
-//! on a brings both back to automatic decisions.
+//! on a brings both back to automatic decisions; a resume made while the peer link is cut
+//! reaches the peer when the link heals.
 
 use crate::engine::wait_for;
 use crate::engine::{engine_config, log_of, mysqld_pid, serving, start_daemon, status, tandem};
@@ -168,6 +169,75 @@ fn pause_on_b_pauses_a_survives_a_restart_and_holds_until_resume() {
     );
 
     for daemon in [&mut daemon_a2, &mut daemon_b] {
+        daemon.kill().unwrap();
+        daemon.wait().unwrap();
+    }
+}
+
+/// A resume made while the peer link is cut is not lost: the active node resumes at once
+/// (with a warning), the standby stays paused while it cannot hear it, and adopts the newer
+/// resume when the link comes back. The standby is paused for the whole cut, so it acts on
+/// nothing while its peer is silent.
+#[test]
+fn a_resume_during_a_partition_reaches_the_peer_when_the_link_heals() {
+    let lab = Lab::new();
+    lab.mount_shared(&lab.a);
+    lab.umount(&lab.a);
+    let config = engine_config(&lab);
+    let mut daemon_a = start_daemon(&lab, &lab.a, &config);
+    let mut daemon_b = start_daemon(&lab, &lab.b, &config);
+    wait_for(&lab, "a to serve", Duration::from_secs(30), || {
+        serving(&lab.a, &config)
+    });
+    let out = tandem(&lab.a, &config, "pause --reason 'network maintenance'");
+    assert!(out.status.success(), "{}", text(&out));
+    wait_for(
+        &lab,
+        "b to adopt a's pause",
+        Duration::from_secs(10),
+        || status(&lab.b, &config)["local"]["pause"]["epoch"] == 1,
+    );
+
+    // Cut b off the lab's LAN (its own namespace's interface): the peer link goes silent.
+    lab.b.sh_ok("ip link set lan0 down");
+    wait_for(&lab, "a to find b silent", Duration::from_secs(10), || {
+        status(&lab.a, &config)["local"]["peer_heard"] == false
+    });
+    let out = tandem(&lab.a, &config, "resume --reason 'done on a'");
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    println!("$ tandem resume --reason 'done on a'   (on a, b cut off)\n{said}");
+    assert!(
+        said.contains("WARNING: b is not answering on the peer link"),
+        "{said}"
+    );
+    let b = status(&lab.b, &config);
+    assert_eq!(
+        b["local"]["paused"], true,
+        "b resumed without hearing a: {b}"
+    );
+    assert_eq!(b["local"]["pause"]["epoch"], 1, "{b}");
+    assert!(serving(&lab.a, &config) && !serving(&lab.b, &config));
+
+    // Heal: b adopts the newer resume rather than pulling a back into the old pause.
+    lab.b.sh_ok("ip link set lan0 up");
+    wait_for(
+        &lab,
+        "b to adopt a's resume",
+        Duration::from_secs(20),
+        || {
+            let b = status(&lab.b, &config);
+            b["local"]["paused"] == false && b["local"]["pause"]["epoch"] == 2
+        },
+    );
+    let a = status(&lab.a, &config);
+    assert_eq!(a["local"]["paused"], false, "{a}");
+    assert_eq!(a["local"]["pause"]["epoch"], 2, "{a}");
+    assert!(serving(&lab.a, &config) && !serving(&lab.b, &config));
+    let history = text(&tandem(&lab.b, &config, "history"));
+    assert!(history.contains("from_peer: true"), "{history}");
+
+    for daemon in [&mut daemon_a, &mut daemon_b] {
         daemon.kill().unwrap();
         daemon.wait().unwrap();
     }
