@@ -78,6 +78,13 @@ fn pause_on_b_pauses_a_survives_a_restart_and_holds_until_resume() {
         "{shown}"
     );
     assert!(shown.contains(": kernel upgrade on b;"), "{shown}");
+    // The watch, piped, draws the same screen after a `---` line.
+    let watched = text(&tandem(&lab.a, &config, "status --watch --max-redraws 1"));
+    assert!(watched.starts_with("---\ncluster "), "{watched}");
+    assert!(
+        watched.contains("PAUSED (cluster, epoch 1) by b at "),
+        "{watched}"
+    );
 
     // kill -9 tandemd on a, start it again: paused from the journal, services adopted.
     daemon_a.kill().unwrap();
