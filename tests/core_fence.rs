@@ -37,6 +37,7 @@ fn peer_standby() -> PeerView {
         split_brain: false,
         drbd_known: true,
         stale_peer: false,
+        pause: None,
     }
 }
 

@@ -91,8 +91,14 @@ fn run_command(cluster: &mut Cluster, line: &str) {
                 ["promote", "--force"] => Request::Promote { force: true },
                 ["demote"] => Request::Demote,
                 ["switchover", to] => Request::Switchover { to: to.to_string() },
-                ["pause"] => Request::Pause,
-                ["resume"] => Request::Resume,
+                ["pause", reason @ ..] => Request::Pause {
+                    reason: reason.join(" "),
+                    at_unix_ms: cluster.now,
+                },
+                ["resume", reason @ ..] => Request::Resume {
+                    reason: reason.join(" "),
+                    at_unix_ms: cluster.now,
+                },
                 ["resolve", keep] => Request::ResolveSplitBrain {
                     keep: keep.to_string(),
                     backup: true,
@@ -125,6 +131,13 @@ fn run_command(cluster: &mut Cluster, line: &str) {
                     up.join(","),
                     status.reason
                 ));
+                if let Some(p) = status.pause {
+                    let state = if p.paused { "paused" } else { "resumed" };
+                    cluster.log.push(format!(
+                        "{name}: pause: epoch {} {state} by {} at {} reason: {:?}",
+                        p.epoch, p.by, p.at_unix_ms, p.reason
+                    ));
+                }
             }
             cluster
                 .log

@@ -67,10 +67,11 @@ fn inject_fault(cluster: &mut Cluster, rng: &mut Rng) {
             cluster.run_ready(i);
         }
         12 if cluster.nodes[i].alive => {
+            let (reason, at_unix_ms) = (String::new(), cluster.now);
             let request = if rng.chance(50) {
-                Request::Pause
+                Request::Pause { reason, at_unix_ms }
             } else {
-                Request::Resume
+                Request::Resume { reason, at_unix_ms }
             };
             cluster.nodes[i].core.step(Input::Control(request));
             cluster.run_ready(i);
@@ -91,7 +92,9 @@ fn heal(cluster: &mut Cluster) {
         if !cluster.nodes[i].alive {
             cluster.boot(i);
         }
-        cluster.nodes[i].core.step(Input::Control(Request::Resume));
+        let (reason, at_unix_ms) = ("heal".to_string(), cluster.now);
+        let resume = Request::Resume { reason, at_unix_ms };
+        cluster.nodes[i].core.step(Input::Control(resume));
         cluster.run_ready(i);
     }
 }

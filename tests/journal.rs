@@ -4,6 +4,8 @@
 
 #[path = "journal/compaction.rs"]
 mod compaction;
+#[path = "journal/pause.rs"]
+mod pause;
 #[path = "journal/writer.rs"]
 mod writer;
 

@@ -60,14 +60,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init(&cli.config, &options)
         }
         Command::Drbd(command) => tandem::cli::drbd::run(command, &cli.config),
-        Command::Status { json } => ops_result(ops::status(&cli.config, json)),
+        Command::Status {
+            watch: true,
+            max_redraws,
+            ..
+        } => ops_result(tandem::cli::status_watch::run(&cli.config, max_redraws)),
+        Command::Status { json, .. } => ops_result(ops::status(&cli.config, json)),
         Command::Promote { force, yes } => ops_result(ops::promote(&cli.config, force, yes)),
         Command::Demote => ops_result(ops::core_request(&cli.config, Request::Demote)),
         Command::Switchover { to, force, wait } => {
             ops_result(ops::switchover(&cli.config, &to, force, wait))
         }
-        Command::Pause => ops_result(ops::core_request(&cli.config, Request::Pause)),
-        Command::Resume => ops_result(ops::core_request(&cli.config, Request::Resume)),
+        Command::Pause { reason } => {
+            let at_unix_ms = ops::now_unix_ms();
+            let request = Request::Pause { reason, at_unix_ms };
+            ops_result(ops::core_request(&cli.config, request))
+        }
+        Command::Resume { reason } => {
+            let at_unix_ms = ops::now_unix_ms();
+            let request = Request::Resume { reason, at_unix_ms };
+            ops_result(ops::core_request(&cli.config, request))
+        }
         Command::History { limit, json } => ops_result(ops::history(&cli.config, limit, json)),
         Command::Replica(ReplicaCommand::Status { json }) => {
             ops_result(tandem::cli::replica::status(&cli.config, json))

@@ -62,8 +62,15 @@ pub enum Command {
     /// service, and the sentence explaining the current decision.
     Status {
         /// Machine-readable output.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "watch")]
         json: bool,
+        /// Redraw whenever the status changes (polled every 500 ms, with a resync progress
+        /// bar) until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+        /// With --watch: exit after this many redraws.
+        #[arg(long, requires = "watch", value_name = "N")]
+        max_redraws: Option<u64>,
     },
     /// Make this node active. Refused, with the reason and the way out, when the peer may be
     /// Primary or the local disk is not UpToDate. Exit 3 when refused.
@@ -91,10 +98,24 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
     },
-    /// Observe and report only; act on explicit commands alone.
-    Pause,
-    /// Resume automatic decisions.
-    Resume,
+    /// Pause the cluster: both nodes observe and report, and act on explicit commands alone.
+    ///
+    /// The pause is journaled on both nodes and survives restarts; a peer that is not
+    /// answering adopts it when it is heard again.
+    Pause {
+        /// One sentence of why, shown in `tandem status` on both nodes.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Resume automatic decisions on the cluster.
+    ///
+    /// Allowed while the peer is unreachable:
+    /// the peer adopts this newer resume when it is heard again.
+    Resume {
+        /// One sentence of why, kept in the journal.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// The journal: promotions, demotions, failovers, switchovers, fencing, refusals.
     History {
         /// How many records, newest last.

@@ -99,6 +99,7 @@ mod tests {
                 split_brain: None,
                 mode: None,
                 stale: vec![],
+                pause: None,
                 reason: String::new(),
             },
             peer: None,

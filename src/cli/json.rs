@@ -51,6 +51,10 @@ pub struct LocalJson {
     pub paused: bool,
     pub split_brain: Option<String>,
     pub stale: Vec<StaleJson>,
+    /// The cluster pause this node holds (who, when, why); null until the first pause and
+    /// from daemons before the cluster pause.
+    #[serde(default)]
+    pub pause: Option<PauseJson>,
     /// The current decision's sentence.
     pub reason: String,
 }
@@ -60,6 +64,33 @@ pub struct ServiceJson {
     /// "Primary", "Mount", "Mysqld" or "Vip".
     pub name: String,
     pub up: bool,
+}
+
+/// The last `tandem pause` or `tandem resume` of the cluster, as this node holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PauseJson {
+    pub paused: bool,
+    /// Grows by one per pause or resume; the higher epoch wins when the nodes meet again.
+    pub epoch: u64,
+    /// The node the command ran on.
+    pub by: String,
+    pub at_unix_ms: u64,
+    /// `at_unix_ms` as RFC 3339 UTC.
+    pub at: String,
+    pub reason: String,
+}
+
+impl PauseJson {
+    pub fn new(pause: &crate::core::ClusterPause) -> PauseJson {
+        PauseJson {
+            paused: pause.paused,
+            epoch: pause.epoch,
+            by: pause.by.clone(),
+            at_unix_ms: pause.at_unix_ms,
+            at: super::ops::format_unix_ms(pause.at_unix_ms),
+            reason: pause.reason.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +135,7 @@ impl StatusJson {
                         detail: detail.clone(),
                     })
                     .collect(),
+                pause: local.pause.as_ref().map(PauseJson::new),
                 reason: local.reason.clone(),
             },
             peer: status.peer.clone(),
@@ -168,7 +200,7 @@ pub fn wants_json(command: &crate::cli::args::Command) -> bool {
     use crate::cli::args::{Command, SplitBrainCommand};
     use crate::cli::drbd::DrbdCommand;
     match command {
-        Command::Status { json } | Command::History { json, .. } => *json,
+        Command::Status { json, .. } | Command::History { json, .. } => *json,
         Command::SplitBrain(SplitBrainCommand::Status { json }) => *json,
         Command::Drbd(DrbdCommand::State { json } | DrbdCommand::Watch { json, .. }) => *json,
         _ => false,

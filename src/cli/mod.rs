@@ -21,6 +21,7 @@ pub mod replica;
 pub mod split_brain;
 pub mod split_brain_resolve;
 pub mod status_view;
+pub mod status_watch;
 
 /// The command did what it says.
 pub const EXIT_OK: u8 = 0;

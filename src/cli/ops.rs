@@ -295,6 +295,14 @@ fn unexpected(response: ControlResponse) -> String {
     }
 }
 
+/// This host's clock, for a pause's "when" (the core reads no clock); 0 if it is before 1970.
+pub fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// `2026-11-25T06:30:01.123Z` without a date crate: days from the civil calendar.
 pub fn format_unix_ms(unix_ms: u64) -> String {
     let secs = unix_ms / 1000;

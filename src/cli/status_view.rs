@@ -67,6 +67,9 @@ pub fn render(status: &ClusterStatus) -> String {
         let _ = write!(out, ", resync {percent:.1}%");
     }
     out.push('\n');
+    if let Some(pause) = local.pause.as_ref().filter(|p| p.paused) {
+        let _ = writeln!(out, "  {}", pause_line(pause));
+    }
     if let Some(step) = &local.in_flight {
         let _ = writeln!(out, "  running: {step}");
     }
@@ -109,4 +112,20 @@ fn render_reload(out: &mut String, reload: &crate::control::ReloadReport) {
     for sentence in &reload.refused {
         let _ = writeln!(out, "    refused: {sentence}");
     }
+}
+
+/// "PAUSED (cluster) by b at …: why" — who paused, when and why, on both nodes.
+pub fn pause_line(pause: &crate::core::ClusterPause) -> String {
+    let why = if pause.reason.is_empty() {
+        "no reason given".to_string()
+    } else {
+        pause.reason.clone()
+    };
+    format!(
+        "PAUSED (cluster, epoch {}) by {} at {}: {why}; acting only on explicit commands \
+         until `tandem resume`",
+        pause.epoch,
+        pause.by,
+        super::ops::format_unix_ms(pause.at_unix_ms)
+    )
 }

@@ -55,8 +55,15 @@ pub enum JournalEvent {
     StaleCleared {
         node: String,
     },
+    /// A node-local pause, written by tandem before the cluster pause; read, never restored.
     Paused,
     Resumed,
+    /// The cluster pause changed: by an operator here, or adopted from the peer's heartbeat
+    /// (`from_peer`). The last one is restored at start (daemon/setup.rs).
+    PauseChanged {
+        pause: super::ClusterPause,
+        from_peer: bool,
+    },
 }
 
 /// The state a journal record defines, for records whose newest instance must survive a
@@ -97,7 +104,9 @@ impl JournalEvent {
                 Some(StateKey::Stale { node: node.clone() })
             }
             JournalEvent::FailoverStarted { .. } => Some(StateKey::LastFailover),
-            JournalEvent::Paused | JournalEvent::Resumed => Some(StateKey::Pause),
+            JournalEvent::Paused | JournalEvent::Resumed | JournalEvent::PauseChanged { .. } => {
+                Some(StateKey::Pause)
+            }
             JournalEvent::Promoted { .. }
             | JournalEvent::Demoted { .. }
             | JournalEvent::SwitchoverStarted { .. }

@@ -40,7 +40,7 @@ pub(crate) enum Goal {
 
 impl Node {
     pub(crate) fn decide(&self) -> Decision {
-        let pause = if self.paused { "PAUSE: " } else { "" };
+        let pause = if self.pause.paused { "PAUSE: " } else { "" };
         if self.fence_call_needs_power_fence() {
             // First, even with a step in flight: with resource-and-stonith DRBD holds I/O
             // frozen until the answer, so that step may be waiting for this very fence.
@@ -67,7 +67,9 @@ impl Node {
                 None => Decision::idle(format!("{pause}{why}")),
             };
         }
-        if self.mysqld_hung && self.up.contains(Layer::Mysqld) {
+        if self.mysqld_hung && self.up.contains(Layer::Mysqld) && !self.pause.paused {
+            // Paused, a hung mysqld is reported, not stopped: stopping it is a restart's
+            // first half, and a paused cluster restarts nothing.
             return Decision::run(
                 Step::StopMysqld,
                 format!("{pause}mysqld does not answer SELECT 1: stopping it to restart it"),
@@ -135,7 +137,7 @@ impl Node {
     }
 
     fn goal(&self) -> (Goal, String) {
-        if self.paused {
+        if self.pause.paused {
             return match &self.operator {
                 Some(OperatorGoal::Active { .. }) => (
                     Goal::Active { failover: false },

@@ -112,7 +112,7 @@ impl Node {
     /// 1 (with resource-and-stonith DRBD keeps I/O frozen until the operator acts).
     fn peer_unreachable(&mut self, call: u64) {
         let primary = self.is_primary_here();
-        if primary && self.cfg.power_fence && !self.paused {
+        if primary && self.cfg.power_fence && !self.pause.paused {
             // decide() power-fences the peer (no fence delay: the Primary goes first). DRBD
             // calls this handler once the connection is gone, even if events2 lags.
             self.fence_call = Some(FenceCall {

@@ -50,6 +50,10 @@ pub struct PeerView {
     /// the receiver while Primary): the receiver must not promote before a resync.
     #[serde(default)]
     pub stale_peer: bool,
+    /// The cluster pause the sender holds (pause.rs); absent from daemons before it, which
+    /// only pause themselves.
+    #[serde(default)]
+    pub pause: Option<super::ClusterPause>,
 }
 
 /// Messages between the two cores, carried by the authenticated peer link.
@@ -104,8 +108,17 @@ pub enum Request {
     Switchover {
         to: String,
     },
-    Pause,
-    Resume,
+    /// Pause the cluster (pause.rs): both nodes observe and act only on explicit commands.
+    /// `at_unix_ms` is the CLI host's clock, since the core reads none.
+    Pause {
+        reason: String,
+        at_unix_ms: u64,
+    },
+    /// Resume the cluster: automatic decisions on both nodes again.
+    Resume {
+        reason: String,
+        at_unix_ms: u64,
+    },
     /// Resolve a standing split-brain keeping `keep`'s data (`--keep`); `backup` copies the
     /// victim's backing device first.
     ResolveSplitBrain {

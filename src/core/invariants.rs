@@ -61,6 +61,13 @@ impl Node {
             runs,
             self.in_flight
         );
+        // Paused, only an operator's command (a goal or a split-brain resolution) starts
+        // anything: the cluster pause's promise (pause.rs).
+        let on_its_own = self.pause.paused && self.operator.is_none() && self.resolve.is_none();
+        assert!(
+            !on_its_own || !runs.iter().any(|step| is_start(*step)),
+            "BUG: {runs:?} asked on the core's own while the cluster is paused"
+        );
         for step in runs {
             let takes_storage = match step {
                 Step::Promote { force: false } => true,
@@ -83,6 +90,15 @@ impl Node {
             "BUG: {fences} power fence(s) asked (configured: {}, one in flight: {})",
             self.cfg.power_fence,
             self.fencing_in_flight
+        );
+        // Paused, the only power fence is one DRBD's fence-peer already waits for (it began
+        // before the pause, and DRBD holds I/O until it is answered) or an operator's.
+        assert!(
+            fences == 0
+                || !self.pause.paused
+                || self.fence_call_needs_power_fence()
+                || self.operator.is_some(),
+            "BUG: a power fence on the core's own while the cluster is paused"
         );
         let maybe_live =
             self.peer_fresh() || self.drbd.connected() || self.peer_unheard_since_start();
@@ -133,6 +149,7 @@ mod tests {
             split_brain: false,
             drbd_known: true,
             stale_peer: false,
+            pause: None,
         })));
     }
 

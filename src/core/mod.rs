@@ -23,6 +23,7 @@ mod layers;
 pub mod mode;
 mod node;
 mod outcomes;
+pub mod pause;
 mod reconfigure;
 mod record;
 mod recovery;
@@ -37,6 +38,7 @@ pub use fence::FenceExit;
 pub use input::{DrbdView, Health, Helper, Input, OutdateOutcome, PeerMessage, PeerView, Request};
 pub use layers::{Layer, LayerSet, LAYERS};
 pub use mode::Mode;
+pub use pause::ClusterPause;
 pub use resolve::{Phase as ResolvePhase, Resolve};
 pub use status::Status;
 
@@ -100,7 +102,8 @@ pub struct Node {
     pub(crate) up: LayerSet,
     pub(crate) in_flight: Option<Step>,
     pub(crate) fencing_in_flight: bool,
-    pub(crate) paused: bool,
+    /// The cluster-wide pause (pause.rs): journaled, restored at start, shared in heartbeats.
+    pub(crate) pause: ClusterPause,
     pub(crate) split_brain: Option<String>,
     pub(crate) power_fenced: bool,
     /// A DRBD state has arrived (the daemon feeds none before events2's initial dump).

@@ -49,7 +49,7 @@ impl Node {
             || (self.up.any() && self.owes_handover());
         if starting {
             Mode::Starting
-        } else if self.paused {
+        } else if self.pause.paused {
             Mode::Paused
         } else if self.resolve.is_some() {
             Mode::Resolving

@@ -19,7 +19,7 @@ impl Node {
             up: LayerSet::default(),
             in_flight: None,
             fencing_in_flight: false,
-            paused: false,
+            pause: super::ClusterPause::default(),
             split_brain: None,
             power_fenced: false,
             drbd_known: false,

@@ -52,6 +52,7 @@ mod tests {
             split_brain: false,
             drbd_known: true,
             stale_peer: false,
+            pause: None,
         }))
     }
 

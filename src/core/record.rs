@@ -42,6 +42,7 @@ impl Node {
                          node may lack writes made there"
                     ));
                 }
+                self.on_peer_pause(view.pause.clone());
                 self.peer = Some(view);
             }
             PeerMessage::Handover => self.handover_at = Some(self.now),

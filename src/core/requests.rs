@@ -20,18 +20,11 @@ impl Node {
             }
             Request::Switchover { to } => self.request_switchover(&to),
             Request::ResolveSplitBrain { keep, backup } => self.request_resolve(&keep, backup),
-            Request::Pause => {
-                self.paused = true;
-                self.queue_journal(JournalEvent::Paused);
-                Ok(
-                    "paused: tandem observes and reports, and acts only on explicit commands"
-                        .into(),
-                )
+            Request::Pause { reason, at_unix_ms } => {
+                return self.request_pause(true, reason, at_unix_ms);
             }
-            Request::Resume => {
-                self.paused = false;
-                self.queue_journal(JournalEvent::Resumed);
-                Ok("resumed: automatic decisions are back on".into())
+            Request::Resume { reason, at_unix_ms } => {
+                return self.request_pause(false, reason, at_unix_ms);
             }
         };
         match reply {

@@ -26,6 +26,9 @@ pub struct Status {
     /// Nodes whose data may be stale (fence.rs), with why: (node, detail).
     #[serde(default)]
     pub stale: Vec<(String, String)>,
+    /// The cluster pause this node holds: who, when, why; absent until the first pause.
+    #[serde(default)]
+    pub pause: Option<super::ClusterPause>,
     /// The current decision's sentence.
     pub reason: String,
 }
@@ -45,10 +48,11 @@ impl Node {
             disk: self.drbd.disk.clone(),
             active: self.all_up(),
             busy: self.in_flight.is_some() || (self.any_up() && !self.all_up()),
-            paused: self.paused,
+            paused: self.pause.paused,
             split_brain: self.split_brain.is_some(),
             drbd_known: !self.cfg.drbd || self.drbd_known,
             stale_peer: self.peer_stale.is_some(),
+            pause: Some(self.pause.clone()),
         }
     }
 
@@ -71,7 +75,7 @@ impl Node {
                 .collect(),
             in_flight: self.in_flight.map(|s| s.to_string()),
             peer_heard: self.peer_fresh(),
-            paused: self.paused,
+            paused: self.pause.paused,
             split_brain: self.split_brain.clone(),
             mode: Some(self.mode()),
             stale: [
@@ -81,6 +85,7 @@ impl Node {
             .into_iter()
             .filter_map(|(node, detail)| Some((node.clone(), detail.clone()?)))
             .collect(),
+            pause: Some(self.pause.clone()).filter(|p| p.epoch > 0),
             reason: self.decide().reason,
         }
     }

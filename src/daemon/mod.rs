@@ -34,6 +34,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 
 pub use error::DaemonError;
+pub use setup::last_pause;
 
 /// Inputs from effect tasks; a handful per step, so a small bound suffices.
 const INPUT_CHANNEL_CAPACITY: usize = 64;

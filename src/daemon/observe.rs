@@ -150,6 +150,11 @@ impl Observer {
             ),
             JournalEvent::Paused => ("paused", String::new(), vec![]),
             JournalEvent::Resumed => ("resumed", String::new(), vec![]),
+            JournalEvent::PauseChanged { pause, .. } => (
+                if pause.paused { "paused" } else { "resumed" },
+                pause.reason.clone(),
+                vec![("TANDEM_PAUSED_BY", pause.by.clone())],
+            ),
         };
         self.hook(name, reason, role, extra);
     }

@@ -5,7 +5,7 @@ use super::effects::Effects;
 use super::error::DaemonError;
 use super::{Daemon, Launch, CONTROL_CHANNEL_CAPACITY, INPUT_CHANNEL_CAPACITY};
 use crate::config::{Config, Settings};
-use crate::core::{CoreConfig, DrbdView, JournalEvent, Node, StateKey};
+use crate::core::{ClusterPause, CoreConfig, DrbdView, JournalEvent, Node, StateKey};
 use crate::drbd::ResourceState;
 use crate::exec::events2::Events2Supervisor;
 use crate::exec::journal::{Compactable, Journal, JournalHandle};
@@ -92,6 +92,7 @@ impl Daemon {
             core.restore_split_brain(detail.clone());
         }
         restore_stale(&journal, &mut core);
+        restore_pause(&journal, &mut core);
         let journal = start_writer(journal, &path)?;
         bring_drbd_up(&config).await;
         adopt(&config, &mut core).await;
@@ -178,6 +179,30 @@ fn restore_stale(journal: &Journal<JournalEvent>, core: &mut Node) {
             tracing::warn!(%node, %detail, "the journal says this node's data may be stale");
             core.restore_stale(node, detail.clone());
         }
+    }
+}
+
+/// The cluster pause survives a restart: a node that starts while the cluster is paused acts
+/// on nothing until a resume. Node-local `Paused` records of older versions are not restored:
+/// those versions dropped the pause at a restart, so such a record may be long stale.
+fn restore_pause(journal: &Journal<JournalEvent>, core: &mut Node) {
+    if let Some(pause) = last_pause(journal) {
+        if pause.paused {
+            tracing::warn!(by = %pause.by, reason = %pause.reason, epoch = pause.epoch,
+                "the journal says the cluster is paused: acting on nothing until `tandem resume`");
+        }
+        core.restore_pause(pause);
+    }
+}
+
+/// The last cluster pause state the journal holds (paused or resumed), if any.
+pub fn last_pause(journal: &Journal<JournalEvent>) -> Option<ClusterPause> {
+    match journal
+        .state(&StateKey::Pause.to_string())
+        .map(|entry| &entry.event)
+    {
+        Some(JournalEvent::PauseChanged { pause, .. }) => Some(pause.clone()),
+        _ => None,
     }
 }
 

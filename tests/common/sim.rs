@@ -672,6 +672,8 @@ impl Cluster {
         for (name, detail) in self.nodes[i].core.status().stale {
             core.restore_stale(&name, detail);
         }
+        // The journal survives: the cluster pause comes back (daemon/setup.rs).
+        core.restore_pause(self.nodes[i].core.cluster_pause().clone());
         core.adopt(up("Mount"), up("Mysqld"), up("Vip"));
         let node = &mut self.nodes[i];
         node.core = core;
@@ -694,8 +696,10 @@ impl Cluster {
     /// Boots a crashed node: a fresh core, nothing running, DRBD Secondary.
     pub fn boot(&mut self, i: usize) {
         let records = self.nodes[i].core.status().stale;
+        let pause = self.nodes[i].core.cluster_pause().clone();
         let node = &mut self.nodes[i];
         node.core = Node::new(core_config(i, self.power_fence), None);
+        node.core.restore_pause(pause);
         // The journal survives: its stale records come back (daemon/setup.rs).
         for (name, detail) in records {
             node.core.restore_stale(&name, detail);

@@ -13,5 +13,6 @@ mod lab;
 mod mount;
 mod mysqld;
 mod observe;
+mod pause;
 mod replica;
 mod vip;
