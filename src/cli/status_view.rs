@@ -18,10 +18,13 @@ pub fn render(status: &ClusterStatus) -> String {
         .map(|(name, up)| format!("{} {}", name.to_lowercase(), if *up { "✓" } else { "·" }))
         .collect();
     let mut flags = String::new();
-    if let Some(mode) = local.mode {
-        flags.push_str(&format!(" {mode:?}"));
+    let mode = local.mode.map(|mode| format!("{mode:?}"));
+    if let Some(mode) = &mode {
+        flags.push_str(&format!(" {mode}"));
     }
-    if local.paused {
+    // The mode already says Paused; a paused node in another mode (an operator's command
+    // running) still shows the flag.
+    if local.paused && mode.as_deref() != Some("Paused") {
         flags.push_str(" PAUSED");
     }
     let _ = writeln!(
