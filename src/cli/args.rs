@@ -94,7 +94,7 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         force: bool,
-        /// Wait until NODE serves, then print the status.
+        /// Show each step as it happens, wait until NODE serves, then print the status.
         #[arg(long)]
         wait: bool,
     },

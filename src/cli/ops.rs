@@ -183,10 +183,18 @@ fn wait_until_active(config_path: &Path, node: &str) -> Result<(), String> {
     let socket = socket_path(config_path);
     let started = Instant::now();
     let timeout_ms = wait_timeout_ms(config_path);
+    let mut shown = String::new();
     while started.elapsed() < Duration::from_millis(timeout_ms) {
         if let ControlResponse::Status(s) =
             ask(&socket, ControlRequest::Status, REQUEST_TIMEOUT_MS)?
         {
+            // The steps as they happen: a line whenever this node's layers, its step in
+            // flight, the peer's state or the decision's sentence change.
+            let line = progress_line(&s);
+            if line != shown {
+                println!("  +{:>6} ms  {line}", started.elapsed().as_millis());
+                shown = line;
+            }
             let local_active = s.local.services.iter().all(|(_, up)| *up);
             let done = if s.local.node == node {
                 local_active
@@ -207,6 +215,36 @@ fn wait_until_active(config_path: &Path, node: &str) -> Result<(), String> {
         "{node} did not become active within {timeout_ms} ms (mysqld stop_timeout_ms + \
          start_timeout_ms + peer_timeout_ms + {WAIT_MARGIN_MS} ms); see `tandem status`"
     ))
+}
+
+/// One line of `switchover --wait`'s progress: this node's layers and step in flight, the
+/// peer's state, and the current decision's sentence.
+pub fn progress_line(s: &crate::control::ClusterStatus) -> String {
+    let layers: Vec<String> = s
+        .local
+        .services
+        .iter()
+        .map(|(name, up)| format!("{} {}", name.to_lowercase(), if *up { "✓" } else { "·" }))
+        .collect();
+    let step = s
+        .local
+        .in_flight
+        .as_deref()
+        .map(|step| format!(", running {step}"))
+        .unwrap_or_default();
+    let peer = match &s.peer {
+        Some(p) if p.active => "active",
+        Some(p) if p.busy => "busy",
+        Some(_) => "standby",
+        None => "not heard",
+    };
+    format!(
+        "{}: {}{step}; {}: {peer}; {}",
+        s.local.node,
+        layers.join(" "),
+        s.local.peer,
+        s.local.reason
+    )
 }
 
 /// `tandem history [--json]`: the newest `limit` journal records, oldest first. With

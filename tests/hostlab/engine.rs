@@ -137,12 +137,25 @@ fn two_daemons_switch_over_restart_mysqld_adopt_and_pause() {
         let writer = scope.spawn(|| lab.client.run(|| client::write_until(&stop, VIP, 0)));
         std::thread::sleep(Duration::from_millis(500));
         let out = tandem(&lab.a, &config, "switchover --to b --force --wait");
+        let shown = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
+            "{shown}{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // --wait shows the steps as they happen: a's VIP gone first, then b active.
+        let progress: Vec<&str> = shown.lines().filter(|l| l.starts_with("  +")).collect();
+        assert!(
+            progress
+                .iter()
+                .any(|l| l.contains("a: ") && l.contains("vip ·")),
+            "{shown}"
+        );
+        assert!(
+            progress.last().is_some_and(|l| l.contains("; b: active; ")),
+            "{shown}"
+        );
+        println!("switchover --wait on a printed:\n{shown}");
         std::thread::sleep(Duration::from_millis(500));
         stop.store(true, Ordering::SeqCst);
         writer.join().unwrap()
