@@ -59,29 +59,9 @@ pub async fn handshake_client(
     timeout: Duration,
 ) -> Result<Session, LinkError> {
     let (mut reader, mut writer) = split(stream);
-    let client_nonce = fresh_nonce().map_err(LinkError::Random)?;
-    let hello = hello_payload(client_nonce, identity)?;
+    let (session, peer_instance) =
+        client_hello(&mut reader, &mut writer, key, identity, timeout).await?;
     let to_server = Direction::ClientToServer;
-    let pre = SessionId::PRE_SESSION;
-    let bytes = frame::seal(key, &pre, to_server, FrameKind::Hello, 0, &hello)
-        .map_err(LinkError::frame(HANDSHAKE))?;
-    writer.write(&bytes, timeout, HANDSHAKE).await?;
-
-    let reply = reader.next_frame(timeout, HANDSHAKE).await?;
-    let raw = frame::split(&reply).map_err(LinkError::frame(HANDSHAKE))?;
-    // The payload is read before the tag is checked because the session id depends on the
-    // server's nonce and name; nothing else is done with it until the tag holds.
-    let server_hello = Hello::decode(raw.payload()).map_err(LinkError::BadHello)?;
-    let session = SessionId::derive(
-        key,
-        (&client_nonce, &identity.own_name),
-        (&server_hello.nonce, &server_hello.sender),
-    );
-    let from_server = Direction::ServerToClient;
-    check_frame(&raw, key, &session, from_server, FrameKind::Hello, 0)?;
-    let peer_instance = server_hello.instance;
-    check_identity(identity, server_hello)?;
-
     let confirm = frame::seal(key, &session, to_server, FrameKind::Confirm, 1, &[])
         .map_err(LinkError::frame(HANDSHAKE))?;
     writer.write(&confirm, timeout, HANDSHAKE).await?;
@@ -107,35 +87,42 @@ pub async fn probe_server(
     timeout: Duration,
 ) -> Result<(), LinkError> {
     let (mut reader, mut writer) = split(stream);
+    client_hello(&mut reader, &mut writer, key, identity, timeout).await?;
+    Ok(())
+}
+
+/// The client's HELLO and the server's checked answer: the session id and the server's
+/// instance. Shared by the handshake and the probe.
+async fn client_hello(
+    reader: &mut FrameReader,
+    writer: &mut FrameWriter,
+    key: &PeerKey,
+    identity: &Identity,
+    timeout: Duration,
+) -> Result<(SessionId, Instance), LinkError> {
     let client_nonce = fresh_nonce().map_err(LinkError::Random)?;
     let hello = hello_payload(client_nonce, identity)?;
-    let bytes = frame::seal(
-        key,
-        &SessionId::PRE_SESSION,
-        Direction::ClientToServer,
-        FrameKind::Hello,
-        0,
-        &hello,
-    )
-    .map_err(LinkError::frame(HANDSHAKE))?;
+    let to_server = Direction::ClientToServer;
+    let pre = SessionId::PRE_SESSION;
+    let bytes = frame::seal(key, &pre, to_server, FrameKind::Hello, 0, &hello)
+        .map_err(LinkError::frame(HANDSHAKE))?;
     writer.write(&bytes, timeout, HANDSHAKE).await?;
+
     let reply = reader.next_frame(timeout, HANDSHAKE).await?;
     let raw = frame::split(&reply).map_err(LinkError::frame(HANDSHAKE))?;
+    // The payload is read before the tag is checked because the session id depends on the
+    // server's nonce and name; nothing else is done with it until the tag holds.
     let server_hello = Hello::decode(raw.payload()).map_err(LinkError::BadHello)?;
     let session = SessionId::derive(
         key,
         (&client_nonce, &identity.own_name),
         (&server_hello.nonce, &server_hello.sender),
     );
-    check_frame(
-        &raw,
-        key,
-        &session,
-        Direction::ServerToClient,
-        FrameKind::Hello,
-        0,
-    )?;
-    check_identity(identity, server_hello)
+    let from_server = Direction::ServerToClient;
+    check_frame(&raw, key, &session, from_server, FrameKind::Hello, 0)?;
+    let peer_instance = server_hello.instance;
+    check_identity(identity, server_hello)?;
+    Ok((session, peer_instance))
 }
 
 /// Accepts as the server: checks the client's HELLO, answers with its own, waits for CONFIRM.
