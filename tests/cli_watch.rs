@@ -39,6 +39,7 @@ fn status(sync_percent: Option<f64>) -> ClusterStatus {
         last_reload: None,
         replicas_configured: 0,
         replicas: vec![],
+        heartbeat_gaps: Default::default(),
     }
 }
 

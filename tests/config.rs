@@ -360,6 +360,7 @@ fn replication_source_options_are_passed_to_mysqld_before_the_operators_args() {
             "--rpl-semi-sync-master-enabled=ON",
             "--rpl-semi-sync-master-timeout=5000",
             "--innodb-buffer-pool-size=1G",
+            "--innodb-temp-data-file-path=ibtmp1:1M:autoextend",
         ]
     );
     let plain = Config::parse(EXAMPLE, Path::new("t.toml")).unwrap();
@@ -426,4 +427,26 @@ fn replicas_need_replication_and_sane_fields() {
     assert!(problems.contains("replica name \"r1\" is used twice (first on line"));
     assert!(problems.contains("replica host is empty; give the replica server's address"));
     assert!(problems.contains("replica port 0 is not a port"));
+}
+
+#[test]
+fn the_control_socket_is_read_without_validating_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tandem.toml");
+    // A config that would not validate (no nodes at all) still names its socket: DRBD's
+    // handlers only need that, and must not wait for a full validation.
+    std::fs::write(&path, "[engine]\ncontrol_socket = \"/run/x/t.sock\"\n").unwrap();
+    assert_eq!(Config::control_socket_of(&path), Path::new("/run/x/t.sock"));
+    std::fs::write(&path, "not toml at all [").unwrap();
+    assert_eq!(
+        Config::control_socket_of(&path),
+        Path::new("/run/tandem/tandem.sock")
+    );
+    assert_eq!(
+        Config::control_socket_of(&dir.path().join("missing.toml")),
+        Path::new("/run/tandem/tandem.sock")
+    );
+    std::fs::write(&path, EXAMPLE).unwrap();
+    let full = Config::parse(EXAMPLE, &path).unwrap();
+    assert_eq!(Config::control_socket_of(&path), full.engine.control_socket);
 }

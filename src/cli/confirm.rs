@@ -107,6 +107,7 @@ mod tests {
             last_reload: None,
             replicas_configured: 0,
             replicas: vec![],
+            heartbeat_gaps: Default::default(),
         };
         assert_eq!(
             forced_promote_risks(Some(&status)),

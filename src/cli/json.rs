@@ -29,6 +29,10 @@ pub struct StatusJson {
     /// empty on a standby node and without replicas.
     #[serde(default)]
     pub replicas: Vec<crate::replica::ReplicaStatus>,
+    /// The longest silence of the peer on a live peer-link session since tandemd started,
+    /// against the peer timeout (added within schema_version 1).
+    #[serde(default)]
+    pub heartbeat_gaps: crate::metrics::HeartbeatGaps,
 }
 
 /// This node, as its daemon sees itself.
@@ -142,6 +146,7 @@ impl StatusJson {
             sync_percent: status.sync_percent,
             last_reload: status.last_reload.clone(),
             replicas: status.replicas.clone(),
+            heartbeat_gaps: status.heartbeat_gaps,
         }
     }
 }

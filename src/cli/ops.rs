@@ -25,10 +25,7 @@ const WAIT_POLL_MS: u64 = 200;
 
 /// Where the daemon listens: from the config, else the default.
 pub fn socket_path(config_path: &Path) -> PathBuf {
-    match Config::load(config_path) {
-        Ok(config) => config.engine.control_socket,
-        Err(_) => PathBuf::from("/run/tandem/tandem.sock"),
-    }
+    Config::control_socket_of(config_path)
 }
 
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {

@@ -70,6 +70,9 @@ pub fn render(status: &ClusterStatus) -> String {
         let _ = write!(out, ", resync {percent:.1}%");
     }
     out.push('\n');
+    if let Some(line) = gaps_line(&status.heartbeat_gaps) {
+        let _ = writeln!(out, "  {line}");
+    }
     if let Some(pause) = local.pause.as_ref().filter(|p| p.paused) {
         let _ = writeln!(out, "  {}", pause_line(pause));
     }
@@ -92,6 +95,19 @@ pub fn render(status: &ClusterStatus) -> String {
     super::replica::render_summary(status, &mut out);
     let _ = writeln!(out, "  why: {}", local.reason);
     out
+}
+
+/// How close the peer link runs to its timeout; `None` before the peer was first heard.
+pub fn gaps_line(gaps: &crate::metrics::HeartbeatGaps) -> Option<String> {
+    if gaps.peer_timeout_ms == 0 {
+        return None;
+    }
+    let percent = gaps.max_gap_ms * 100 / gaps.peer_timeout_ms;
+    Some(format!(
+        "peer link: longest silence {} ms, {percent}% of the {} ms peer timeout; {} over half \
+         of it",
+        gaps.max_gap_ms, gaps.peer_timeout_ms, gaps.over_half_timeout
+    ))
 }
 
 /// The last `SIGHUP`: what it applied, and what it refused or why the file was invalid.
@@ -131,4 +147,27 @@ pub fn pause_line(pause: &crate::core::ClusterPause) -> String {
         pause.by,
         super::ops::format_unix_ms(pause.at_unix_ms)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::HeartbeatGaps;
+
+    #[test]
+    fn the_gaps_line_says_how_close_to_the_timeout_the_link_runs() {
+        assert_eq!(gaps_line(&HeartbeatGaps::default()), None);
+        let gaps = HeartbeatGaps {
+            max_gap_ms: 540,
+            over_half_timeout: 0,
+            peer_timeout_ms: 2_000,
+        };
+        assert_eq!(
+            gaps_line(&gaps).as_deref(),
+            Some(
+                "peer link: longest silence 540 ms, 27% of the 2000 ms peer timeout; 0 over \
+                 half of it"
+            )
+        );
+    }
 }

@@ -65,6 +65,29 @@ impl Config {
         Self::parse(&text, path)
     }
 
+    /// Only `[engine] control_socket` of the file at `path` (its default if the file cannot
+    /// be read or parsed), without validating the rest: DRBD's handlers (`tandem helper`)
+    /// and the CLI need nothing else, and a full validation would sit on the failover's
+    /// critical path (DRBD waits for the fence-peer handler before it promotes).
+    pub fn control_socket_of(path: &Path) -> PathBuf {
+        #[derive(serde::Deserialize)]
+        struct File {
+            #[serde(default)]
+            engine: Option<EngineSocket>,
+        }
+        #[derive(serde::Deserialize)]
+        struct EngineSocket {
+            control_socket: Option<PathBuf>,
+        }
+        let text = std::fs::metadata(path)
+            .ok()
+            .filter(|meta| meta.len() <= MAX_CONFIG_BYTES)
+            .and_then(|_| std::fs::read_to_string(path).ok());
+        text.and_then(|text| toml::from_str::<File>(&text).ok())
+            .and_then(|file| file.engine?.control_socket)
+            .unwrap_or_else(model::default_control_socket)
+    }
+
     /// Parses and validates `text`; `path` only names the file in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let invalid = |problems| ConfigError::Invalid {

@@ -131,7 +131,7 @@ impl Default for Engine {
 fn default_true() -> bool {
     true
 }
-fn default_control_socket() -> PathBuf {
+pub(crate) fn default_control_socket() -> PathBuf {
     PathBuf::from("/run/tandem/tandem.sock")
 }
 fn default_state_dir() -> PathBuf {

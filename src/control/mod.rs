@@ -53,6 +53,9 @@ pub struct ClusterStatus {
     /// The replica monitor's last check; empty on a standby node (the active one checks).
     #[serde(default)]
     pub replicas: Vec<crate::replica::ReplicaStatus>,
+    /// The longest silence of the peer on the peer link since tandemd started.
+    #[serde(default)]
+    pub heartbeat_gaps: crate::metrics::HeartbeatGaps,
 }
 
 /// The outcome of a config reload (`SIGHUP`).

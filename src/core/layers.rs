@@ -4,15 +4,20 @@ use super::Step;
 use serde::{Deserialize, Serialize};
 
 /// The layers of the start chain, bottom up. Stop goes top down.
+///
+/// The VIP comes before mysqld: while the server runs its crash recovery, clients that
+/// connect get a refusal at once (and retry) instead of waiting out a connect timeout for an
+/// address nobody answers, and a restart of mysqld in place keeps the address. Gratuitous
+/// ARPs go out when the VIP is added and again once mysqld is ready (see daemon/effects.rs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Layer {
     Primary,
     Mount,
-    Mysqld,
     Vip,
+    Mysqld,
 }
 
-pub const LAYERS: [Layer; 4] = [Layer::Primary, Layer::Mount, Layer::Mysqld, Layer::Vip];
+pub const LAYERS: [Layer; 4] = [Layer::Primary, Layer::Mount, Layer::Vip, Layer::Mysqld];
 
 impl Layer {
     pub fn start(self) -> Step {
@@ -80,5 +85,12 @@ mod tests {
         assert!(up.all());
         up.set(Layer::Mysqld, false);
         assert!(!up.contains(Layer::Mysqld) && up.contains(Layer::Vip) && !up.all());
+    }
+
+    #[test]
+    fn the_vip_comes_up_before_mysqld_and_goes_after_it() {
+        let order = |layer| LAYERS.iter().position(|l| *l == layer);
+        assert!(order(Layer::Mount) < order(Layer::Vip));
+        assert!(order(Layer::Vip) < order(Layer::Mysqld));
     }
 }

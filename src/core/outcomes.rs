@@ -96,10 +96,13 @@ impl Node {
                     }));
                 }
             }
-            Step::AddVip if matches!(self.operator, Some(OperatorGoal::Active { .. })) => {
+            _ => {}
+        }
+        if is_start(step) && self.up.all() {
+            // The operator's promote is done once the whole chain runs.
+            if matches!(self.operator, Some(OperatorGoal::Active { .. })) {
                 self.operator = None;
             }
-            _ => {}
         }
     }
 

@@ -56,7 +56,14 @@ impl Effects {
 
     async fn run(&self, step: Step) -> Result<(), String> {
         let config = &self.config;
-        let drbdadm = || Drbdadm::new(config.drbd_resource().unwrap_or_default());
+        let minor = config.drbd.as_ref().map(|d| d.minor);
+        let drbdadm = || {
+            let drbdadm = Drbdadm::new(config.drbd_resource().unwrap_or_default());
+            match minor {
+                Some(minor) => drbdadm.with_minor(minor),
+                None => drbdadm,
+            }
+        };
         let text = |e: &dyn std::fmt::Display| e.to_string();
         match step {
             Step::Promote { force } => drbdadm().primary(force).await.map_err(|e| text(&e)),
@@ -80,10 +87,7 @@ impl Effects {
             }
             Step::StartMysqld => self.start_mysqld().await,
             Step::StopMysqld => self.stop_mysqld().await,
-            Step::AddVip => vip::add(&config.settings.vip)
-                .await
-                .map(|report| tracing::info!(%report, "VIP"))
-                .map_err(|e| text(&e)),
+            Step::AddVip => self.add_vip().await,
             Step::RemoveVip => vip::remove(&config.settings.vip)
                 .await
                 .map(|report| tracing::info!(%report, "VIP"))
@@ -153,7 +157,44 @@ impl Effects {
             )),
         };
         self.watch(server);
+        self.announce_vip_if_held();
         Ok(())
+    }
+
+    /// Adds the VIP with its first gratuitous ARP; the others follow in their own task, so
+    /// that the step (and the failover) does not wait out their intervals.
+    async fn add_vip(&self) -> Result<(), String> {
+        let settings = &self.config.settings.vip;
+        let report = vip::add_first_announced(settings)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(%report, "VIP");
+        let vip = settings.clone();
+        tokio::spawn(async move {
+            if let Err(error) = vip::announce_rest(&vip).await {
+                tracing::warn!(%error, "the VIP's further gratuitous ARPs failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// The VIP came up before mysqld (see core::Layer): clients learnt the MAC then. Once the
+    /// server is ready it is announced again, so that a neighbour cache that missed the first
+    /// burst, or a client that gave up on it, lands here now. Only if the address is on this
+    /// host's interface: a gratuitous ARP for an address not held would steal it. In its own
+    /// task, off the step's path; a failure is logged (the first burst already went out).
+    fn announce_vip_if_held(&self) {
+        let vip = self.config.settings.vip.clone();
+        tokio::spawn(async move {
+            match vip::present(&vip).await {
+                Ok(true) => match vip::send_gratuitous_arps(&vip).await {
+                    Ok(sent) => tracing::info!(sent, "VIP announced again: mysqld is ready"),
+                    Err(error) => tracing::warn!(%error, "announcing the VIP again failed"),
+                },
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "could not tell whether the VIP is held"),
+            }
+        });
     }
 
     fn watch(&self, server: Server) {

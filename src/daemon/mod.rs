@@ -220,6 +220,7 @@ impl Daemon {
                     last_reload: self.last_reload.clone(),
                     replicas_configured: self.config.replica.len(),
                     replicas: self.replicas.statuses(),
+                    heartbeat_gaps: self.observe.heartbeat_gaps(),
                 };
                 let _ = answer.send(ControlResponse::Status(Box::new(status)));
             }

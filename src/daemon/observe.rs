@@ -192,6 +192,11 @@ impl Observer {
     }
 
     /// Replaces the metrics snapshot, when metrics are on.
+    /// The peer link's heartbeat gaps, for `tandem status`.
+    pub fn heartbeat_gaps(&self) -> crate::metrics::HeartbeatGaps {
+        self.paths.gaps()
+    }
+
     pub fn publish(
         &self,
         core: &Node,
@@ -205,6 +210,7 @@ impl Observer {
             peer: status.peer.clone(),
             drbd: drbd.cloned(),
             paths: self.paths.snapshot(),
+            gaps: self.paths.gaps(),
             peer_heard: status.peer_heard,
             decision: DecisionSample {
                 reason: status.reason.clone(),

@@ -122,6 +122,13 @@ impl Daemon {
             }
         }
         tokio::spawn(effects.clone().health_monitor());
+        let binary = config.settings.mysqld.binary.clone();
+        tokio::spawn(async move {
+            match crate::exec::mysqld::warm_up(&binary).await {
+                Ok(version) => tracing::info!(%version, "mysqld binary warmed"),
+                Err(error) => tracing::warn!(%error, "cannot warm the mysqld binary"),
+            }
+        });
         let listener = crate::control::server::bind(&config.engine.control_socket)
             .map_err(DaemonError::io("bind the control socket"))?;
         let (control_tx, control) = mpsc::channel(CONTROL_CHANNEL_CAPACITY);

@@ -20,6 +20,7 @@ mod args;
 mod busy;
 mod exit;
 mod sql;
+mod warm;
 
 pub use adopted::{AdoptedMysqld, ADOPTED_POLL_MS};
 pub use args::{
@@ -34,6 +35,7 @@ pub use sql::{
     health, read_only, set_read_only, ER_OPTION_PREVENTS_STATEMENT, HEALTH_TIMEOUT_MS,
     READY_PROBE_TIMEOUT_MS, READ_ONLY_TIMEOUT_MS,
 };
+pub use warm::{warm_up, WarmUpError, WARM_UP_TIMEOUT_MS};
 
 use crate::config::MysqldSettings;
 use nix::sys::signal::{kill, Signal};

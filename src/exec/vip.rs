@@ -31,8 +31,9 @@ use std::time::Duration;
 /// on, a holder of the VIP is a live host that answers within milliseconds; failover time is
 /// what counts. Two probes survive the loss of one frame.
 const PROBE_COUNT: u32 = 2;
-/// How long to listen for an answer after each probe (an answer on a LAN takes < 1 ms).
-const PROBE_WAIT: Duration = Duration::from_millis(100);
+/// How long to listen for an answer after each probe: an answer on a LAN takes < 1 ms, and
+/// under an emulator (the VM lab) a few ms; both probes sit on the failover's critical path.
+const PROBE_WAIT: Duration = Duration::from_millis(50);
 /// Caps gratuitous ARPs so that `add` cannot stall a failover for long, whatever the config.
 const MAX_GRATUITOUS_ARPS: u32 = 10;
 /// Caps the pause between gratuitous ARPs, for the same reason.
@@ -109,6 +110,29 @@ pub async fn probe(vip: &VipSettings) -> Result<(), VipError> {
 /// already present is adopted and announced again. A conflict leaves the host untouched;
 /// a failure to announce after adding leaves the address in place (a retry adopts it).
 pub async fn add(vip: &VipSettings) -> Result<AddReport, VipError> {
+    let (count, _) = announcement(vip);
+    add_sending(vip, count).await
+}
+
+/// As [`add`], but returns after the FIRST gratuitous ARP: the daemon sends the rest with
+/// [`announce_rest`] off the failover's critical path (they only cover a lost frame).
+pub async fn add_first_announced(vip: &VipSettings) -> Result<AddReport, VipError> {
+    add_sending(vip, 1).await
+}
+
+/// The configured gratuitous ARPs after the first one: one interval, then the others.
+pub async fn announce_rest(vip: &VipSettings) -> Result<u32, VipError> {
+    let ip = ipv4(vip)?;
+    let (count, interval) = announcement(vip);
+    if count <= 1 {
+        return Ok(0);
+    }
+    tokio::time::sleep(interval).await;
+    let (index, mac) = arp_link(&vip.interface).await?;
+    announce(&vip.interface, index, mac, ip, vip, count - 1).await
+}
+
+async fn add_sending(vip: &VipSettings, count: u32) -> Result<AddReport, VipError> {
     let ip = ipv4(vip)?;
     let interface = vip.interface.as_str();
     let (index, mac) = arp_link(interface).await?;
@@ -127,7 +151,7 @@ pub async fn add(vip: &VipSettings) -> Result<AddReport, VipError> {
         }
     })
     .await?;
-    let gratuitous_arps_sent = announce(interface, index, mac, ip, vip).await?;
+    let gratuitous_arps_sent = announce(interface, index, mac, ip, vip, count).await?;
     Ok(AddReport {
         address,
         interface: interface.to_string(),
@@ -143,7 +167,8 @@ pub async fn add(vip: &VipSettings) -> Result<AddReport, VipError> {
 pub async fn send_gratuitous_arps(vip: &VipSettings) -> Result<u32, VipError> {
     let ip = ipv4(vip)?;
     let (index, mac) = arp_link(&vip.interface).await?;
-    announce(&vip.interface, index, mac, ip, vip).await
+    let (count, _) = announcement(vip);
+    announce(&vip.interface, index, mac, ip, vip, count).await
 }
 
 /// Removes the VIP from the interface, whatever prefix or label it carries, so that an
@@ -308,8 +333,9 @@ async fn announce(
     mac: MacAddr,
     ip: Ipv4Addr,
     vip: &VipSettings,
+    count: u32,
 ) -> Result<u32, VipError> {
-    let (count, interval) = announcement(vip);
+    let (_, interval) = announcement(vip);
     let socket = open_socket(interface, index)?;
     let sent = socket.announce(mac, ip, count, interval).await;
     sent.map_err(|source| socket_error("sending gratuitous ARPs", interface, source))?;

@@ -47,6 +47,7 @@ pub struct Snapshot {
     pub replicas: Vec<crate::replica::ReplicaStatus>,
     pub counters: Counters,
     pub hooks: HookCounters,
+    pub gaps: HeartbeatGaps,
 }
 
 /// One path of the peer link, as its outbound dialer sees it.
@@ -58,6 +59,18 @@ pub struct PathSample {
     pub up: bool,
     /// The kernel's smoothed TCP round-trip time of that session (TCP_INFO), in seconds.
     pub round_trip_seconds: Option<f64>,
+}
+
+/// The longest silence between two messages from the peer on a live peer-link session, since
+/// tandemd started: how close the link runs to the peer timeout (a gap beyond it is a
+/// false "peer silent"). Heartbeats go every `heartbeat_interval_ms`; a gap well above that
+/// is a stall of the network, the peer's scheduler, or this host's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct HeartbeatGaps {
+    pub max_gap_ms: u64,
+    /// Gaps longer than half the peer timeout.
+    pub over_half_timeout: u64,
+    pub peer_timeout_ms: u64,
 }
 
 /// The current decision and when it began.

@@ -240,13 +240,21 @@ fn peer_paths(b: &mut Builder, s: &Snapshot) {
         "Smoothed TCP round-trip time to the peer on this path (TCP_INFO)",
         &rtt,
     );
+    let pair = || vec![("node", s.node.clone()), ("peer", s.peer.clone())];
     b.gauge(
         "peer_heard",
         "1 when a heartbeat from the peer arrived within the peer timeout",
-        &[(
-            vec![("node", s.node.clone()), ("peer", s.peer.clone())],
-            flag(s.peer_heard),
-        )],
+        &[(pair(), flag(s.peer_heard))],
+    );
+    b.gauge(
+        "peer_heartbeat_gap_max_seconds",
+        "Longest silence between two messages of a live peer-link session since tandemd started",
+        &[(pair(), s.gaps.max_gap_ms as f64 / 1000.0)],
+    );
+    b.counter(
+        "peer_heartbeat_gaps_over_half_timeout",
+        "Silences on a live peer-link session longer than half the peer timeout",
+        &[(pair(), s.gaps.over_half_timeout)],
     );
 }
 

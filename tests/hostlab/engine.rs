@@ -143,12 +143,13 @@ fn two_daemons_switch_over_restart_mysqld_adopt_and_pause() {
             "{shown}{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        // --wait shows the steps as they happen: a's VIP gone first, then b active.
+        // --wait shows the steps as they happen: a's mysqld gone first (the VIP still
+        // there), then b active.
         let progress: Vec<&str> = shown.lines().filter(|l| l.starts_with("  +")).collect();
         assert!(
             progress
                 .iter()
-                .any(|l| l.contains("a: ") && l.contains("vip ·")),
+                .any(|l| l.contains("a: ") && l.contains("vip ✓ mysqld ·")),
             "{shown}"
         );
         assert!(

@@ -126,8 +126,11 @@ pub fn engine_config_path(run_dir: &Path) -> PathBuf {
 /// - `fencing = "resource-only"`: DRBD calls tandem's fence-peer handler (kernel-helpers/)
 ///   when it loses the peer while Primary, and before promoting over a peer in DUnknown;
 /// - mysqld listening on every address (the client connects through the VIP), with the
-///   template's 8 MiB redo log and TCG-sized timeouts;
-/// - a 200 ms heartbeat and a 2 s peer timeout (TCG guests stall for hundreds of ms);
+///   template's 8 MiB redo log, the example config's 1 MiB ibtmp1 and TCG-sized timeouts;
+/// - a 200 ms heartbeat and a 1 s peer timeout: TCG guests stall for hundreds of ms, and
+///   `tandem status` reports the longest silence each run saw (bench.rs prints it);
+/// - a 1 s fence delay: the lab's power fence (fence_service.rs) takes well under that, so a
+///   partitioned active node still shoots first;
 /// - the power fence through the lab harness (power-fence.sh), and the journal in /run.
 pub fn engine_config_text(run_dir: &Path) -> String {
     let fence = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vmlab/power-fence.sh");
@@ -137,11 +140,13 @@ pub fn engine_config_text(run_dir: &Path) -> String {
         .replace(
             "args = [\"--innodb-buffer-pool-size=32M\"]",
             "args = [\"--bind-address=0.0.0.0\", \"--skip-name-resolve\", \
-             \"--innodb-buffer-pool-size=32M\", \"--innodb-log-file-size=8M\"]\n\
+             \"--innodb-buffer-pool-size=32M\", \"--innodb-log-file-size=8M\", \
+             \"--innodb-temp-data-file-path=ibtmp1:1M:autoextend\"]\n\
              start_timeout_ms = 90000\nstop_timeout_ms = 30000",
         )
         + &format!(
-            "\n[timings]\nheartbeat_interval_ms = 200\npeer_timeout_ms = 2000\n\n\
+            "\n[timings]\nheartbeat_interval_ms = 200\npeer_timeout_ms = 1000\n\
+             fence_delay_ms = 1000\n\n\
              [engine]\nstate_dir = \"/run/tandem/state\"\nflap_guard_s = 60\n\
              power_fence_command = [\"/bin/sh\", \"{fence}\", \"{run}\"]\n",
             run = run_dir.display()

@@ -180,7 +180,13 @@ impl Guest {
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut().map(|child| child.try_wait()) {
             Some(Ok(None)) => true,
-            Some(Ok(Some(_))) | Some(Err(_)) | None => false,
+            Some(Ok(Some(_))) | Some(Err(_)) => {
+                // Exited (the fence service killed it, or qemu died): reaped now.
+                self.child = None;
+                let _ = fs::remove_file(self.spec.share.with_extension("pgid"));
+                false
+            }
+            None => false,
         }
     }
 
@@ -282,6 +288,8 @@ impl Guest {
             kill_group(&child);
             let _ = child.wait();
         }
+        // The fence service kills by this file's pid: none while the guest is off.
+        let _ = fs::remove_file(self.spec.share.with_extension("pgid"));
     }
 
     /// Asks the agent to exit (the guest powers off); pulls the plug if it does not.

@@ -82,6 +82,8 @@ pub struct Lab {
     /// (what, how long) for the report.
     pub timings: Vec<(String, Duration)>,
     pub(crate) next_spawn: u32,
+    /// Serves the guests' power-fence requests on its own thread.
+    _fence: crate::fence_service::FenceService,
 }
 
 impl Lab {
@@ -102,9 +104,11 @@ impl Lab {
             let spec = guest_spec(&run_dir, node, &token, &ports)?;
             guests.push(Guest::launch(env, spec));
         }
+        let shares = [0, 1].map(|i| guests[i].spec.share.clone());
         let mut lab = Lab {
             env: env.clone(),
             captures: run_dir.join("captures"),
+            _fence: crate::fence_service::FenceService::start(shares, run_dir.clone()),
             run_dir,
             guests,
             timings: Vec::new(),

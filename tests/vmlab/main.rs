@@ -17,11 +17,14 @@
 //!   failure `failures/SCENARIO/` with each guest's console and dmesg.
 
 mod baseline;
+mod bench;
+mod bench_mysqld;
 mod capture;
 mod client;
 mod demo;
 mod engine;
 mod env;
+mod fence_service;
 mod files;
 mod guest;
 mod lab;
@@ -44,6 +47,10 @@ struct Args {
     exact: bool,
     list: bool,
     demo: bool,
+    /// `--bench-failover N`: N power losses in a row, figures only (tests/bench-vmlab.sh).
+    bench_failovers: Option<usize>,
+    /// `--bench-mysqld`: mariadbd's start after a crash, per option set.
+    bench_mysqld: bool,
 }
 
 /// libtest's options that matter here; the others (`--nocapture`, `--test-threads N`, …) are
@@ -55,6 +62,8 @@ fn parse_args() -> Args {
         exact: false,
         list: false,
         demo: false,
+        bench_failovers: None,
+        bench_mysqld: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -62,6 +71,10 @@ fn parse_args() -> Args {
             "--list" => args.list = true,
             "--exact" => args.exact = true,
             "--demo" => args.demo = true,
+            "--bench-mysqld" => args.bench_mysqld = true,
+            "--bench-failover" => {
+                args.bench_failovers = it.next().and_then(|n| n.parse().ok()).or(Some(5));
+            }
             "--skip" => args.skips.extend(it.next()),
             "--test-threads" | "--color" | "--format" | "-Z" | "--logfile" => {
                 it.next();
@@ -106,7 +119,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let chosen = selected(&args);
-    if chosen.is_empty() && !args.demo {
+    if chosen.is_empty() && !args.demo && args.bench_failovers.is_none() && !args.bench_mysqld {
         println!("\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; {} filtered out\n", scenarios::ALL.len());
         return ExitCode::SUCCESS;
     }
@@ -119,6 +132,12 @@ fn main() -> ExitCode {
     };
     if args.demo {
         return demo::run(&env);
+    }
+    if args.bench_mysqld {
+        return bench_mysqld::run(&env);
+    }
+    if let Some(runs) = args.bench_failovers {
+        return bench::run(&env, runs);
     }
     run(&env, &chosen, scenarios::ALL.len() - chosen.len())
 }

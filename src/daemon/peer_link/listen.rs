@@ -110,9 +110,13 @@ async fn inbound(
     session.set_timeout(Duration::from_millis(idle_ms));
     tracing::info!(%from, "peer link: inbound path up");
     note_peer_instance(&shared, session.peer_instance());
+    let mut last_heard = std::time::Instant::now();
     loop {
         match session.recv::<PeerMessage>().await {
             Ok(message) => {
+                let gap_ms = u64::try_from(last_heard.elapsed().as_millis()).unwrap_or(u64::MAX);
+                last_heard = std::time::Instant::now();
+                shared.paths.record_gap(gap_ms, link.peer_timeout_ms);
                 if shared.incoming.send(message).await.is_err() {
                     return;
                 }

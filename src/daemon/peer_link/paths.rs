@@ -2,14 +2,15 @@
 //! authenticated session is open, and the kernel's smoothed round-trip time of its socket
 //! (TCP_INFO), which costs no extra frames on the wire.
 
-use crate::metrics::PathSample;
+use crate::metrics::{HeartbeatGaps, PathSample};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
 /// One entry per peer address, in the config's order; shared by the dialers and the loop.
+/// Also the silences between the peer's messages that the listeners saw.
 #[derive(Debug, Clone, Default)]
-pub struct PathStats(Arc<Mutex<Vec<PathSample>>>);
+pub struct PathStats(Arc<Mutex<Vec<PathSample>>>, Arc<Mutex<HeartbeatGaps>>);
 
 impl PathStats {
     pub fn new(addresses: &[SocketAddr]) -> Self {
@@ -20,7 +21,24 @@ impl PathStats {
                 ..PathSample::default()
             })
             .collect();
-        Self(Arc::new(Mutex::new(paths)))
+        Self(Arc::new(Mutex::new(paths)), Arc::default())
+    }
+
+    /// The heartbeat gaps seen so far.
+    pub fn gaps(&self) -> HeartbeatGaps {
+        self.1.lock().map(|gaps| *gaps).unwrap_or_default()
+    }
+
+    /// One silence between two messages of a live inbound session, `gap_ms` long. The peer
+    /// timeout applies to all paths together, so a gap on one path is an upper bound.
+    pub(super) fn record_gap(&self, gap_ms: u64, peer_timeout_ms: u64) {
+        if let Ok(mut gaps) = self.1.lock() {
+            gaps.peer_timeout_ms = peer_timeout_ms;
+            gaps.max_gap_ms = gaps.max_gap_ms.max(gap_ms);
+            if gap_ms.saturating_mul(2) > peer_timeout_ms {
+                gaps.over_half_timeout += 1;
+            }
+        }
     }
 
     /// The paths as they are now.
@@ -76,5 +94,16 @@ mod tests {
         let stats = PathStats::new(&[address]);
         stats.set(0, true, Some(rtt));
         assert!(stats.snapshot()[0].up);
+    }
+
+    #[test]
+    fn gaps_keep_their_maximum_and_count_those_over_half_the_timeout() {
+        let stats = PathStats::new(&[]);
+        for gap_ms in [200, 450, 1_100, 300] {
+            stats.record_gap(gap_ms, 2_000);
+        }
+        let gaps = stats.gaps();
+        assert_eq!((gaps.max_gap_ms, gaps.over_half_timeout), (1_100, 1));
+        assert_eq!(gaps.peer_timeout_ms, 2_000);
     }
 }

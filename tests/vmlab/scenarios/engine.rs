@@ -6,7 +6,6 @@
 //! The client runs on vm-b, so while vm-b serves it reaches the VIP locally; there is no third
 //! guest (two TCG guests already fill the host's two cores).
 
-use crate::engine::log_time;
 use crate::lab::{Lab, Link, Node};
 use crate::observe::in_sync;
 use std::time::{Duration, Instant};
@@ -172,7 +171,7 @@ pub fn primary_power_loss_fails_over(lab: &mut Lab) {
     let b = lab.state(Node::B);
     assert_eq!(b.state.role, Role::Primary);
     println!(
-        "    vm-a powered off: vm-b serves {:.1} s later (peer timeout 2 s, power fence, \
+        "    vm-a powered off: vm-b serves {:.1} s later (peer timeout 1 s, fence delay 1 s, power fence, \
          promote, mount, mysqld recovery, VIP); client: {}",
         took.as_secs_f64(),
         report.summary
@@ -203,30 +202,12 @@ pub fn primary_power_loss_fails_over(lab: &mut Lab) {
     );
 }
 
-/// The survivor's log, split into phases (the unplanned-failover figures: detection, fence,
-/// promote, mount, mysqld, VIP). `off_at` is vm-b's clock just after vm-a's qemu was killed
-/// (one guest command later, ~0.1 s).
+/// The survivor's log, split into phases (the unplanned-failover figures; see bench.rs).
+/// `off_at` is vm-b's clock just after vm-a's qemu was killed (one guest command later).
 fn print_failover_phases(log: &str, off_at: f64) {
-    let at = |needle: &str| log_time(log, needle, off_at - 0.5);
-    let marks = [
-        ("detection", at("power-fencing the peer")),
-        ("power fence", at("how: \"power fence\"")),
-        ("promote", at("running step=mount")),
-        ("mount", at("running step=start mysqld")),
-        ("mysqld ready", at("running step=add VIP")),
-        ("VIP + ARP", at("VIP report=added")),
-    ];
-    let mut line = String::from("    failover phases on vm-b:");
-    let mut previous = off_at;
-    for (phase, mark) in marks {
-        match mark {
-            Some(t) => {
-                line.push_str(&format!(" {phase} {:.2} s;", t - previous));
-                previous = t;
-            }
-            None => line.push_str(&format!(" {phase} ?;")),
-        }
-    }
-    line.push_str(&format!(" total {:.2} s", previous - off_at));
-    println!("{line}");
+    let phases = crate::bench::failover_phases(log, off_at);
+    println!(
+        "    failover phases on vm-b: {}",
+        crate::bench::phases_line(&phases)
+    );
 }

@@ -1,0 +1,108 @@
+//! `--bench-mysqld`: what mariadbd's start costs inside a guest, after a crash, per option set.
+//! MariaDB runs on the DRBD filesystem (as the engine runs it) and is killed with SIGKILL after
+//! a burst of writes, then started again with each option set in turn; each start is timed from
+//! the spawn until `mariadb-admin ping` answers (what tandem's readiness probe waits for), and
+//! the server's own error log gives the split. Figures for docs/operations.md, not pass/fail.
+
+use crate::env::LabEnv;
+use crate::lab::{Lab, Node, MOUNTPOINT};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::ExitCode;
+
+/// Starts per option set; the median is printed.
+const STARTS_PER_SET: usize = 3;
+
+/// The option sets compared, each on top of the lab's engine options.
+const SETS: [(&str, &str); 4] = [
+    ("lab defaults", ""),
+    (
+        "small ibtmp1",
+        "--innodb-temp-data-file-path=ibtmp1:1M:autoextend",
+    ),
+    (
+        "small ibtmp1, no buffer pool load",
+        "--innodb-temp-data-file-path=ibtmp1:1M:autoextend \
+         --innodb-buffer-pool-load-at-startup=OFF",
+    ),
+    (
+        "small ibtmp1, no buffer pool load, no io_uring",
+        "--innodb-temp-data-file-path=ibtmp1:1M:autoextend \
+         --innodb-buffer-pool-load-at-startup=OFF --innodb-use-native-aio=OFF",
+    ),
+];
+
+/// The guest script: start with OPTS, time until ping answers, write a burst, SIGKILL.
+const START_AND_CRASH: &str = r#"
+D=__MOUNT__/mysql
+S=/run/mysqld/bench.sock
+mkdir -p /run/mysqld && chown mysql /run/mysqld
+t0=$(date +%s%N)
+mariadbd --no-defaults --user=mysql --datadir=$D --socket=$S --skip-networking \
+  --innodb-buffer-pool-size=32M --innodb-log-file-size=8M --log-error=$D/bench.err \
+  __OPTS__ >/dev/null 2>&1 &
+pid=$!
+until mariadb-admin --socket=$S ping >/dev/null 2>&1; do sleep 0.02; done
+t1=$(date +%s%N)
+mariadb --socket=$S -e "CREATE DATABASE IF NOT EXISTS b; CREATE TABLE IF NOT EXISTS b.t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(200)) ENGINE=InnoDB; INSERT INTO b.t (v) SELECT REPEAT('x', 200) FROM seq_1_to_2000"
+kill -9 $pid; wait $pid 2>/dev/null
+echo $(( (t1 - t0) / 1000000 ))
+"#;
+
+pub fn run(env: &LabEnv) -> ExitCode {
+    let mut lab = match Lab::start(env) {
+        Ok(lab) => lab,
+        Err(e) => {
+            eprintln!("bench: FAILED: the guests did not come up: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = catch_unwind(AssertUnwindSafe(|| measure(&mut lab)));
+    lab.shutdown();
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => {
+            eprintln!("bench: FAILED (see the message above)");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn measure(lab: &mut Lab) {
+    lab.baseline();
+    lab.tandem_ok(Node::A, "drbd primary");
+    let template = lab.env.mariadb_template.clone();
+    lab.sh(
+        Node::A,
+        &format!(
+            "mkfs.ext4 -q -F /dev/drbd0 && mount /dev/drbd0 {MOUNTPOINT} && \
+             cp -a {} {MOUNTPOINT}/mysql && chown -R mysql:mysql {MOUNTPOINT}/mysql",
+            template.display()
+        ),
+    );
+    // One crash first, so that every timed start recovers from one.
+    start_and_crash(lab, "");
+    println!("\nmariadbd start after SIGKILL, in vm-a (ms until ping answers):");
+    for (name, opts) in SETS {
+        let mut times: Vec<u64> = (0..STARTS_PER_SET)
+            .map(|_| start_and_crash(lab, opts))
+            .collect();
+        times.sort_unstable();
+        println!(
+            "  {name:<48} median {:>5} ms  ({times:?})",
+            times[times.len() / 2]
+        );
+    }
+    let log = lab.sh(Node::A, &format!("tail -25 {MOUNTPOINT}/mysql/bench.err"));
+    println!("\nthe last start's error log:\n{log}");
+}
+
+fn start_and_crash(lab: &mut Lab, opts: &str) -> u64 {
+    let script = START_AND_CRASH
+        .replace("__MOUNT__", MOUNTPOINT)
+        .replace("__OPTS__", opts);
+    let out = lab.sh(Node::A, &script);
+    out.lines()
+        .last()
+        .and_then(|line| line.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no timing from the guest: {out}"))
+}
