@@ -36,10 +36,10 @@ pub fn run(config_path: &Path, name: &str, flags: Flags) -> Result<ExitCode, Str
     alive.extend(runtime.block_on(pair_ports(&config)));
     if !alive.is_empty() {
         if !flags.force {
-            return Err(PromoteRefusal::PairMayBeAlive(alive).to_string());
+            return Ok(refused(PromoteRefusal::PairMayBeAlive(alive)));
         }
         if !flags.yes && !confirm(&alive)? {
-            return Err("not confirmed; nothing was changed".into());
+            return Ok(refused("not confirmed; nothing was changed"));
         }
     }
     runtime.block_on(promote_in(&config, name, flags.force))
@@ -88,6 +88,12 @@ async fn pair_ports(config: &Config) -> Vec<String> {
         .into_iter()
         .flatten()
         .collect()
+}
+
+/// A refusal: its sentence on stderr, exit 3; nothing was changed.
+pub(crate) fn refused(sentence: impl std::fmt::Display) -> ExitCode {
+    eprintln!("tandem: refused: {sentence}");
+    ExitCode::from(super::EXIT_REFUSED)
 }
 
 fn confirm(alive: &[String]) -> Result<bool, String> {
@@ -171,14 +177,19 @@ async fn promote_in(config: &Config, name: &str, force: bool) -> Result<ExitCode
     if let Some(best) = promote::most_advanced(&candidates) {
         eprintln!("most advanced: {}", best.name);
     }
-    let plan = promote::plan(&candidates, name, force).map_err(|e| e.to_string())?;
+    let plan = match promote::plan(&candidates, name, force) {
+        Ok(plan) => plan,
+        Err(refusal) => return Ok(refused(refusal)),
+    };
     let endpoint_of = |n: &str| {
         read.iter()
             .find(|(c, _)| c.name == n)
             .and_then(|(_, e)| e.clone())
     };
     let primary = endpoint_of(&plan.primary).ok_or("the new primary has no endpoint")?;
-    refuse_without_binlog(&primary, &plan).await?;
+    if let Err(refusal) = refuse_without_binlog(&primary, &plan).await {
+        return Ok(refused(refusal));
+    }
     print!("{plan}");
     admin::make_primary(&primary)
         .await

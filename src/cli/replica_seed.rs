@@ -4,6 +4,7 @@
 //! position; the active tandemd then points it at the VIP with `MASTER_USE_GTID=slave_pos`.
 
 use super::ops::{ask, runtime, socket_path};
+use super::replica_promote::refused;
 use crate::config::Config;
 use crate::control::{ClusterStatus, ControlRequest, ControlResponse};
 use crate::exec::{mariadb_backup, seed_target};
@@ -19,6 +20,9 @@ use tokio::net::TcpListener;
 const REQUEST_TIMEOUT_MS: u64 = 10_000;
 /// The receiver waits this long for the active node's stream, then gives up.
 pub const ACCEPT_TIMEOUT_MS: u64 = 1_800_000;
+/// Connections from addresses not in `--from` that the receiver turns away before it gives
+/// up: more means someone else is probing the port.
+const MAX_REFUSED_CONNECTIONS: usize = 16;
 const BACKUP_BINARY: &str = "mariadb-backup";
 const SERVER_BINARY: &str = "mariadbd";
 
@@ -63,9 +67,12 @@ pub fn send(config_path: &Path, name: &str, to: &str, kind: Seed) -> Result<Exit
         ControlResponse::Status(status) => status,
         other => return Err(format!("unexpected answer from tandemd: {other:?}")),
     };
-    refuse_unless_active(&status)?;
-    if kind == Seed::Add {
-        refuse_if_replicating(&status, name)?;
+    let refusal = refuse_unless_active(&status).and_then(|()| match kind {
+        Seed::Add => refuse_if_replicating(&status, name),
+        Seed::Rebuild => Ok(()),
+    });
+    if let Err(sentence) = refusal {
+        return Ok(refused(sentence));
     }
     let mysqld = config.mysqld_for(&status.local.node);
     eprintln!(
@@ -174,6 +181,7 @@ async fn receive_and_prepare(options: &ReceiveOptions) -> Result<String, String>
         options.listen
     );
     let bound = Duration::from_millis(ACCEPT_TIMEOUT_MS);
+    let mut refused_connections = 0;
     let mut tcp = loop {
         let (tcp, peer) = match tokio::time::timeout(bound, listener.accept()).await {
             Ok(Ok(accepted)) => accepted,
@@ -184,6 +192,12 @@ async fn receive_and_prepare(options: &ReceiveOptions) -> Result<String, String>
             break tcp;
         }
         eprintln!("refused a connection from {peer}: not in --from");
+        refused_connections += 1;
+        if refused_connections >= MAX_REFUSED_CONNECTIONS {
+            return Err(format!(
+                "{refused_connections} connections came from addresses not in --from; giving up"
+            ));
+        }
     };
     drop(listener);
     let result = seed_datadir(&mut tcp, options).await;
