@@ -117,6 +117,11 @@ pub async fn send_backup(
     )
     .await?;
     let sent = send_frames(&mut stdout, &mut tcp).await;
+    if sent.is_err() {
+        // The receiver is gone: the backup would block on its full pipe until the stall
+        // timeout.
+        let _ = child.start_kill();
+    }
     let status = stalled("mariadb-backup's exit", child.wait()).await?;
     let stderr = stderr_task.await.unwrap_or_default();
     sent?;
