@@ -154,7 +154,7 @@ pub async fn set_gtid_slave_pos(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| fail(format!("cannot run {binary}: {e}")))?;
-    let result = seed_sql(&socket, gtid).await;
+    let result = seed_sql(&socket, gtid, &mut child).await;
     let bound = Duration::from_millis(SEED_SERVER_TIMEOUT_MS);
     let exited = timeout(bound, child.wait()).await;
     if !matches!(exited, Ok(Ok(_))) {
@@ -165,7 +165,11 @@ pub async fn set_gtid_slave_pos(
     Ok(())
 }
 
-async fn seed_sql(socket: &Path, gtid: &str) -> Result<(), String> {
+async fn seed_sql(
+    socket: &Path,
+    gtid: &str,
+    child: &mut tokio::process::Child,
+) -> Result<(), String> {
     use mysql_async::prelude::Queryable;
     let deadline = Instant::now() + Duration::from_millis(SEED_SERVER_TIMEOUT_MS);
     let opts = mysql_async::OptsBuilder::default()
@@ -179,7 +183,12 @@ async fn seed_sql(socket: &Path, gtid: &str) -> Result<(), String> {
                     "it did not answer within {SEED_SERVER_TIMEOUT_MS} ms: {e}"
                 ))
             }
-            Err(_) => sleep(Duration::from_millis(POLL_MS)).await,
+            Err(e) => {
+                if let Ok(Some(exit)) = child.try_wait() {
+                    return Err(format!("it exited ({exit}) before it answered: {e}"));
+                }
+                sleep(Duration::from_millis(POLL_MS)).await
+            }
         }
     };
     let quoted = gtid.replace('\'', "");

@@ -208,7 +208,16 @@ fn replica_add_seeds_while_a_client_writes_and_rebuild_moves_the_old_datadir_asi
     let r = replica_entry(&status(&lab.a, &config), "s1");
     assert_eq!(r["source"], format!("{VIP}:3306"), "{r}");
 
-    // add is for new replicas; unsafe receives are refused.
+    // add is for new replicas, on the active node; unsafe receives are refused.
+    let standby = tandem(&lab.b, &config, "replica add s1 --to 10.99.0.21:4444");
+    let stderr = String::from_utf8_lossy(&standby.stderr);
+    assert_eq!(standby.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(
+            "refused: b is not the active node (Primary, Mount, Mysqld, Vip not up here)"
+        ),
+        "{stderr}"
+    );
     let again = tandem(&lab.a, &config, "replica add s1 --to 10.99.0.21:4444");
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(
