@@ -7,6 +7,7 @@
 //! installed resource file against the render, the running DRBD options against the config
 //! (while the resource is up), and the peer link on each path (connect and authenticate).
 
+mod credentials;
 mod install;
 mod peer;
 
@@ -129,6 +130,7 @@ pub async fn run(config_path: &Path) -> Vec<CheckLine> {
     lines.extend(program_checks(&config));
     lines.push(interface_check(&config));
     lines.push(peer_key_check(&config));
+    lines.extend(credentials::lines(&config));
     lines.extend(install::helper_lines(&config));
     lines.extend(install::resource_file_line(&config, config_path));
     lines.extend(install::running_options_line(&config).await);

@@ -387,3 +387,47 @@ fn init_refuses_a_host_that_is_not_a_node() {
         assert!(help.contains(flag), "{flag} not in {help}");
     }
 }
+
+#[test]
+fn check_verifies_the_replica_credentials_files() {
+    let s = setup(&[]);
+    let open = s.dir.path().join("open.cred");
+    std::fs::write(&open, "user = repl\npassword = x\n").unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let missing = s.dir.path().join("missing.cred");
+    let mut text = std::fs::read_to_string(&s.config).unwrap();
+    text.push_str(&format!(
+        "[replication]\nbinlog_dir = \"/var/lib/mysql-ha/binlog\"\n\
+         server_ids = {{ {} = 1, db-b = 2 }}\ncredentials_file = \"{}\"\n\
+         [[replica]]\nname = \"r1\"\nhost = \"10.0.0.21\"\ncredentials_file = \"{}\"\n",
+        host::node_name().unwrap(),
+        open.display(),
+        missing.display()
+    ));
+    std::fs::write(&s.config, text).unwrap();
+    let out = run(TANDEM, &["check"], &s.config);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let mode_line = if nix::unistd::geteuid().is_root() {
+        format!(
+            "✗ credentials for the replication account: {}: its mode is 0644, readable by \
+             others; it holds a password: `chmod 0600` it",
+            open.display()
+        )
+    } else {
+        format!(
+            "✗ credentials for the replication account: {}: it is owned by uid {}, not root; \
+             it holds a password: `chown root:root` it",
+            open.display(),
+            nix::unistd::geteuid()
+        )
+    };
+    assert!(text.contains(&mode_line), "{text}");
+    assert!(
+        text.contains(&format!(
+            "✗ credentials for replica r1: {}: cannot read it: No such file or directory",
+            missing.display()
+        )),
+        "{text}"
+    );
+}

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages, all with --no-install-recommends (drbd-utils would pull exim4 otherwise).
-PACKAGES=(drbd-utils mariadb-server mariadb-client iproute2 e2fsprogs iputils-arping iputils-ping
+PACKAGES=(drbd-utils mariadb-server mariadb-client mariadb-backup iproute2 e2fsprogs iputils-arping iputils-ping
           busybox-static util-linux procps python3 systemd
           prometheus curl)
 missing=()

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use std::process::ExitCode;
-use tandem::cli::args::{Cli, Command, ReplicaCommand, SplitBrainCommand};
+use tandem::cli::args::{Cli, Command, SplitBrainCommand};
 use tandem::cli::json::{ErrorJson, ErrorKind};
 use tandem::cli::ops;
 use tandem::core::Request;
@@ -82,8 +82,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ops_result(ops::core_request(&cli.config, request))
         }
         Command::History { limit, json } => ops_result(ops::history(&cli.config, limit, json)),
-        Command::Replica(ReplicaCommand::Status { json }) => {
-            ops_result(tandem::cli::replica::status(&cli.config, json))
+        Command::Replica(command) => {
+            ops_result(tandem::cli::replica_cmd::run(&cli.config, command))
         }
         Command::SplitBrain(SplitBrainCommand::Status { json }) => {
             ops_result(tandem::cli::split_brain::status(&cli.config, json))

@@ -159,6 +159,56 @@ pub enum ReplicaCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Seed the [[replica]] NAME from a consistent copy of this (active) node's server:
+    /// mariadb-backup streamed over TCP to `tandem replica receive` on the replica host,
+    /// which prepares it and sets gtid_slave_pos; tandemd then points it at the VIP.
+    Add {
+        name: String,
+        /// HOST:PORT where `tandem replica receive` listens.
+        #[arg(long)]
+        to: String,
+    },
+    /// Re-seed an existing replica like `add` (its receiver, run with --force, moves the old
+    /// datadir aside; nothing is deleted).
+    Rebuild {
+        name: String,
+        /// HOST:PORT where `tandem replica receive --force` listens.
+        #[arg(long)]
+        to: String,
+    },
+    /// On the replica host: receive one stream from the active node into DATADIR (refused
+    /// while a server runs on it, or when it is not empty without --force), prepare it, set
+    /// gtid_slave_pos, hand it to the server's user. Needs no tandem.toml.
+    Receive {
+        /// The replica server's datadir (stopped).
+        #[arg(long)]
+        datadir: PathBuf,
+        /// ADDRESS:PORT to listen on, e.g. 10.0.0.21:4444.
+        #[arg(long)]
+        listen: String,
+        /// The pair nodes' addresses: a connection from any other address is refused.
+        #[arg(long, required = true, value_delimiter = ',')]
+        from: Vec<std::net::IpAddr>,
+        /// Move a non-empty DATADIR aside (DATADIR.before-seed-UNIXTIME) and seed a fresh one.
+        #[arg(long)]
+        force: bool,
+        /// The server's user, who owns the datadir.
+        #[arg(long, default_value = "mysql")]
+        user: String,
+    },
+    /// Disaster promotion when the DRBD pair is gone: NAME becomes the primary (refused while
+    /// a pair node or the VIP answers, or while another replica is ahead of NAME), the other
+    /// replicas follow it with MASTER_USE_GTID=slave_pos; prints what may be lost.
+    Promote {
+        name: String,
+        /// Promote although the pair may still serve, or another replica is ahead (asks
+        /// for confirmation when the pair may serve).
+        #[arg(long)]
+        force: bool,
+        /// Confirm --force without a prompt (scripts).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]

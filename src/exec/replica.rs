@@ -194,7 +194,7 @@ fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// A row as (column, text value) pairs; NULL is `None`.
-fn row_pairs(row: Row) -> ReplicaRow {
+pub(crate) fn row_pairs(row: Row) -> ReplicaRow {
     let columns: Vec<String> = row
         .columns_ref()
         .iter()
@@ -219,7 +219,7 @@ fn value_text(value: Value) -> Option<String> {
 }
 
 /// One connection to a replica with the deadline all of its steps share.
-struct Session {
+pub(crate) struct Session {
     conn: Conn,
     address: String,
     deadline: Instant,
@@ -227,7 +227,10 @@ struct Session {
 }
 
 impl Session {
-    async fn open(endpoint: &ReplicaEndpoint, timeout_ms: u64) -> Result<Session, ReplicaSqlError> {
+    pub(crate) async fn open(
+        endpoint: &ReplicaEndpoint,
+        timeout_ms: u64,
+    ) -> Result<Session, ReplicaSqlError> {
         let address = endpoint.address();
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
         let opts = OptsBuilder::default()
@@ -270,7 +273,7 @@ impl Session {
         }
     }
 
-    async fn rows(&mut self, sql: &str) -> Result<Vec<Row>, ReplicaSqlError> {
+    pub(crate) async fn rows(&mut self, sql: &str) -> Result<Vec<Row>, ReplicaSqlError> {
         match timeout_at(self.deadline, self.conn.query::<Row, _>(sql)).await {
             Ok(Ok(rows)) => Ok(rows),
             Ok(Err(e)) => Err(self.query_error(sql, e)),
@@ -279,7 +282,7 @@ impl Session {
     }
 
     /// Runs `sql`; errors show `shown` instead, which hides the password.
-    async fn exec(&mut self, sql: &str, shown: &str) -> Result<(), ReplicaSqlError> {
+    pub(crate) async fn exec(&mut self, sql: &str, shown: &str) -> Result<(), ReplicaSqlError> {
         match timeout_at(self.deadline, self.conn.query_drop(sql)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(self.query_error(shown, e)),
@@ -295,7 +298,7 @@ impl Session {
         }
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         let bound = Duration::from_millis(DISCONNECT_TIMEOUT_MS);
         let _ = tokio::time::timeout(bound, self.conn.disconnect()).await;
     }

@@ -10,9 +10,13 @@
 //! stopped, failing or diverged replica is reported in one sentence and left alone.
 
 pub mod gtid;
+pub mod promote;
+pub mod seed;
 pub mod slave_status;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_promote;
 
 pub use gtid::{Gtid, GtidPos};
 pub use slave_status::{SlaveStatus, Thread};

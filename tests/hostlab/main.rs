@@ -15,4 +15,6 @@ mod mysqld;
 mod observe;
 mod pause;
 mod replica;
+mod replica_promote;
+mod replica_seed;
 mod vip;

@@ -21,11 +21,11 @@ const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
 /// set by tandem; MariaDB's default of 60 s would fail this), reconnects within 1 s and is
 /// checked within 2 s.
 const RECONNECT_TIMEOUT: Duration = Duration::from_secs(20);
-const TANDEM_PASSWORD: &str = "tandem-pw";
+pub(crate) const TANDEM_PASSWORD: &str = "tandem-pw";
 /// The metrics address on every node: each node's own loopback (its network namespace).
 const METRICS: &str = "127.0.0.1:9942";
 
-fn credentials(lab: &Lab, name: &str, user: &str, password: &str) -> PathBuf {
+pub(crate) fn credentials(lab: &Lab, name: &str, user: &str, password: &str) -> PathBuf {
     let path = lab.dir.join(format!("{name}.cred"));
     std::fs::write(
         &path,
@@ -37,7 +37,12 @@ fn credentials(lab: &Lab, name: &str, user: &str, password: &str) -> PathBuf {
 }
 
 /// A replica server on `node`: a copy of the source's initial datadir, its own server_id.
-fn start_replica(lab: &Lab, node: &LabNode, server_id: u32, extra: &str) -> std::process::Child {
+pub(crate) fn start_replica(
+    lab: &Lab,
+    node: &LabNode,
+    server_id: u32,
+    extra: &str,
+) -> std::process::Child {
     let data = lab.dir.join(format!("{}-data", node.role));
     let socket = lab.run_dir().join("replica.sock");
     node.sh_ok(&format!(
@@ -83,15 +88,15 @@ fn start_replica(lab: &Lab, node: &LabNode, server_id: u32, extra: &str) -> std:
     child
 }
 
-fn sql_on(socket: &Path, sql: &str) -> String {
+pub(crate) fn sql_on(socket: &Path, sql: &str) -> String {
     format!("mariadb -N -B -S {} -e \"{sql}\"", socket.display())
 }
 
-fn replica_sql(lab: &Lab, node: &LabNode, sql: &str) -> String {
+pub(crate) fn replica_sql(lab: &Lab, node: &LabNode, sql: &str) -> String {
     node.sh_ok(&sql_on(&lab.run_dir().join("replica.sock"), sql))
 }
 
-fn source_sql(lab: &Lab, node: &LabNode, sql: &str) -> String {
+pub(crate) fn source_sql(lab: &Lab, node: &LabNode, sql: &str) -> String {
     node.sh_ok(&sql_on(&lab.run_dir().join("mysqld.sock"), sql))
 }
 
@@ -125,7 +130,7 @@ fn replica_config(lab: &Lab) -> PathBuf {
     path
 }
 
-fn replica_entry(status: &serde_json::Value, name: &str) -> serde_json::Value {
+pub(crate) fn replica_entry(status: &serde_json::Value, name: &str) -> serde_json::Value {
     status["replicas"]
         .as_array()
         .and_then(|rs| rs.iter().find(|r| r["name"] == name).cloned())
