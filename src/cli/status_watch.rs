@@ -6,6 +6,7 @@
 
 use super::ops::{ask, socket_path};
 use crate::control::{ClusterStatus, ControlRequest, ControlResponse};
+use crate::core::Mode;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -33,13 +34,43 @@ pub fn progress_bar(percent: f64) -> String {
     )
 }
 
-/// One frame: the status screen plus the resync bar, or why there is no status. Pure.
+/// While this node's start or stop chain runs (a switchover, a failover, a demote), how far
+/// it got: `starting [###############---------------] 2/4 up, running add VIP`.
+pub fn chain_line(status: &ClusterStatus) -> Option<String> {
+    let local = &status.local;
+    let total = local.services.len();
+    let up = local.services.iter().filter(|(_, up)| *up).count();
+    let (verb, done, state) = match local.mode? {
+        Mode::Promoting => ("starting", up, "up"),
+        Mode::Demoting => ("stopping", total - up, "down"),
+        _ => return None,
+    };
+    if total == 0 {
+        return None;
+    }
+    let filled = done * BAR_CELLS / total;
+    let running = match &local.in_flight {
+        Some(step) => format!(", running {step}"),
+        None => String::new(),
+    };
+    Some(format!(
+        "{verb} [{}{}] {done}/{total} {state}{running}",
+        "#".repeat(filled),
+        "-".repeat(BAR_CELLS - filled)
+    ))
+}
+
+/// One frame: the status screen plus the resync and chain bars, or why there is no status.
+/// Pure.
 pub fn frame(answer: &Result<ClusterStatus, String>) -> String {
     match answer {
         Ok(status) => {
             let mut text = super::status_view::render(status);
             if let Some(percent) = status.sync_percent {
                 text.push_str(&format!("  resync {}\n", progress_bar(percent)));
+            }
+            if let Some(line) = chain_line(status) {
+                text.push_str(&format!("  {line}\n"));
             }
             text
         }
@@ -82,7 +113,43 @@ pub fn run(config_path: &Path, max_redraws: Option<u64>) -> Result<ExitCode, Str
 
 #[cfg(test)]
 mod tests {
-    use super::{frame, progress_bar};
+    use super::{chain_line, frame, progress_bar};
+    use crate::control::ClusterStatus;
+    use crate::core::Mode;
+
+    fn status(mode: Mode, up: [bool; 4], in_flight: Option<&str>) -> ClusterStatus {
+        let text = r#"{"cluster":"c","local":{"node":"a","peer":"b","role":"Primary",
+            "disk":"UpToDate","peer_disk":"UpToDate","connection":"Connected","services":[],
+            "in_flight":null,"peer_heard":true,"paused":false,"split_brain":null,"stale":[],
+            "reason":"r"},"peer":null,"sync_percent":null}"#;
+        let mut status: ClusterStatus = serde_json::from_str(text).expect("status JSON");
+        let names = ["Primary", "Mount", "Vip", "Mysqld"];
+        status.local.services = names.iter().map(|n| n.to_string()).zip(up).collect();
+        status.local.mode = Some(mode);
+        status.local.in_flight = in_flight.map(str::to_string);
+        status
+    }
+
+    #[test]
+    fn the_chain_bar_follows_a_start_and_a_stop() {
+        let starting = status(Mode::Promoting, [true, true, false, false], Some("add VIP"));
+        assert_eq!(
+            chain_line(&starting).as_deref(),
+            Some("starting [###############---------------] 2/4 up, running add VIP")
+        );
+        let stopping = status(
+            Mode::Demoting,
+            [true, true, true, false],
+            Some("remove VIP"),
+        );
+        assert_eq!(
+            chain_line(&stopping).as_deref(),
+            Some("stopping [#######-----------------------] 1/4 down, running remove VIP")
+        );
+        let active = status(Mode::Active, [true; 4], None);
+        assert_eq!(chain_line(&active), None);
+        assert!(frame(&Ok(starting)).ends_with("2/4 up, running add VIP\n"));
+    }
 
     #[test]
     fn the_bar_fills_with_the_resync_percent() {

@@ -94,6 +94,33 @@ fn measure(lab: &mut Lab) {
     }
     let log = lab.sh(Node::A, &format!("tail -25 {MOUNTPOINT}/mysql/bench.err"));
     println!("\nthe last start's error log:\n{log}");
+    processes(lab);
+}
+
+/// What starting a process costs in the guest: DRBD's fence-peer handler is one (the shim,
+/// then `tandem helper`), on the failover's critical path. Without a tandemd to ask, the
+/// handler fails at once after its start, which is what is timed.
+fn processes(lab: &mut Lab) {
+    let helper = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/kernel-helpers/tandem-kernel-helper"
+    );
+    println!("\nprocess starts in vm-a (ms, 3 runs, `date` calls included):");
+    for (name, command) in [
+        ("sh -c :", "sh -c :".to_string()),
+        (
+            "fence-peer handler, no tandemd",
+            format!("DRBD_RESOURCE=r0 sh {helper} fence-peer"),
+        ),
+    ] {
+        let script = format!(
+            "for i in 1 2 3; do t0=$(date +%s%N); {command} >/dev/null 2>&1; \
+             t1=$(date +%s%N); echo $(( (t1 - t0) / 1000000 )); done"
+        );
+        let out = lab.sh(Node::A, &script);
+        let times: Vec<&str> = out.lines().map(str::trim).collect();
+        println!("  {name:<34} {}", times.join(" "));
+    }
 }
 
 fn start_and_crash(lab: &mut Lab, opts: &str) -> u64 {
