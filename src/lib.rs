@@ -36,4 +36,5 @@ pub mod exec;
 pub mod init;
 pub mod metrics;
 pub mod peer;
+pub mod proxy;
 pub mod replica;
