@@ -12,9 +12,11 @@
 //! (sockets, the replica health poll) are in `runtime/`.
 
 pub mod auth;
+pub mod health;
 pub mod message;
 pub mod packet;
 pub mod response;
 pub mod route;
+pub mod runtime;
 #[cfg(test)]
 mod tests;

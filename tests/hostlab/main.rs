@@ -14,5 +14,6 @@ mod mount;
 mod mysqld;
 mod observe;
 mod pause;
+mod proxy;
 mod replica;
 mod vip;
