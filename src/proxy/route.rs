@@ -34,6 +34,9 @@ pub enum Kind {
     Pin,
     /// `USE db`: runs on the primary, then on each replica connection before its next read.
     Use(String),
+    /// Not relayed at all: `KILL` names a connection id, and the ids a client sees are the
+    /// proxy's, not the server's; relayed, it would kill some other client's connection.
+    Refused,
 }
 
 /// One classification with its reason, for logs and tests.
@@ -172,6 +175,10 @@ pub fn classify(sql: &str) -> Classified {
             c(Kind::Pin, "temporary tables live in the session")
         }
         "BEGIN" | "START" | "XA" => c(Kind::Write, "a transaction starts"),
+        "KILL" => c(
+            Kind::Refused,
+            "KILL through the proxy would name the wrong connection",
+        ),
         "SHOW" | "DESCRIBE" | "DESC" | "EXPLAIN" | "HELP" => {
             c(Kind::PrimaryRead, "SHOW and EXPLAIN describe the primary")
         }
@@ -244,6 +251,9 @@ impl Session {
             kind: classified.kind.clone(),
             reason,
         };
+        if classified.kind == Kind::Refused {
+            return route(Target::Primary, classified.reason.to_string());
+        }
         if classified.kind == Kind::Pin && self.pinned.is_none() {
             self.pinned = Some(classified.reason);
         }

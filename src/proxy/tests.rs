@@ -224,6 +224,7 @@ fn reads_go_to_replicas_and_the_rest_to_the_primary() {
         ("BEGIN", Kind::Write),
         ("/*!40101 SET x=1 */", Kind::Write),
         ("USE `shop`", Kind::Use("shop".to_string())),
+        ("KILL QUERY 12", Kind::Refused),
     ];
     for (sql, kind) in primary {
         assert_eq!(classify(sql).kind, kind, "{sql}");

@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const TANDEM: &str = env!("CARGO_BIN_EXE_tandem");
+/// The proxy binary: the test build's `tandem`, unless TANDEM_PROXY_BIN names another (a
+/// release build, for meaningful sysbench figures: the test build is unoptimised).
+fn proxy_bin() -> String {
+    std::env::var("TANDEM_PROXY_BIN").unwrap_or_else(|_| TANDEM.to_string())
+}
 /// A replica server starts in well under a second; this is the stall limit.
 const REPLICA_START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Replicas replicate within a few of tandemd's checks (2 s each).
@@ -177,7 +182,8 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
         &[
             "-c",
             &format!(
-                "exec env RUST_LOG=info {TANDEM} --config {} proxy 2>>{}",
+                "exec env RUST_LOG=info {} --config {} proxy 2>>{}",
+                proxy_bin(),
                 config.display(),
                 log.display()
             ),
@@ -238,9 +244,79 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
         "no read after a write was served by a replica: {out}"
     );
 
+    // A replica that stops replicating is drained: reads go to the other one.
+    let r1_socket = lab.run_dir().join("replica.sock");
+    r1.sh_ok(&sql_on(&r1_socket, "STOP SLAVE"));
+    wait_for(&lab, "the proxy to drain r1", PROXY_READY_TIMEOUT, || {
+        through_proxy(&lab, "app-pw", "SELECT @@server_id").is_ok_and(|id| id == "12")
+    });
+    for _ in 0..5 {
+        let id = through_proxy(&lab, "app-pw", "SELECT @@server_id").unwrap();
+        assert_eq!(id, "12", "a read went to the drained replica");
+    }
+    r1.sh_ok(&sql_on(&r1_socket, "START SLAVE"));
+    sysbench_figures(&lab, &[&r1, &r2]);
+
     for mut child in children {
         let _ = child.kill();
         let _ = child.wait();
     }
     eprintln!("{}", std::fs::read_to_string(&log).unwrap_or_default());
+}
+
+/// sysbench oltp_read_only straight to the VIP and through the proxy: figures, not an
+/// assertion (two shared cores make timings noise). Text protocol and no BEGIN/COMMIT, so
+/// that the proxy may send the reads to the replicas.
+fn sysbench_figures(lab: &Lab, replicas: &[&LabNode]) {
+    let vip = crate::fixture::VIP;
+    let common = "oltp_read_only --mysql-user=app --mysql-password=app-pw --mysql-db=proxylab \
+                  --tables=2 --table-size=10000 --db-ps-mode=disable --skip_trx=on";
+    lab.client.sh_ok(&format!(
+        "sysbench {common} --mysql-host={vip} prepare >/dev/null"
+    ));
+    for node in replicas {
+        let socket = lab.run_dir().join("replica.sock");
+        wait_for(
+            lab,
+            "replicas to have sysbench's rows",
+            CATCH_UP_TIMEOUT,
+            || {
+                node.sh(&sql_on(&socket, "SELECT COUNT(*) FROM proxylab.sbtest2"))
+                    .stdout
+                    .starts_with(b"10000")
+            },
+        );
+    }
+    let (host, port) = PROXY.split_once(':').unwrap();
+    for (what, target) in [
+        ("direct to the VIP", format!("--mysql-host={vip}")),
+        (
+            "through the proxy",
+            format!("--mysql-host={host} --mysql-port={port}"),
+        ),
+    ] {
+        let out = lab.client.sh_ok(&format!(
+            "sysbench {common} {target} --threads=4 --time=10 --percentile=99 run"
+        ));
+        let figures: Vec<&str> = out
+            .lines()
+            .filter(|l| {
+                [
+                    "transactions:",
+                    "queries:",
+                    "min:",
+                    "avg:",
+                    "max:",
+                    "99th percentile:",
+                    "errors:",
+                ]
+                .iter()
+                .any(|k| l.trim_start().starts_with(k))
+            })
+            .collect();
+        eprintln!(
+            "sysbench oltp_read_only, 4 threads, 10 s, {what}:\n{}",
+            figures.join("\n")
+        );
+    }
 }

@@ -25,6 +25,9 @@ pub enum IoError {
 pub struct PacketStream {
     stream: TcpStream,
     read: Vec<u8>,
+    /// Where the unread bytes of `read` start: packets are taken from the front without
+    /// moving the rest, which is compacted only before the next socket read.
+    start: usize,
     write: Vec<u8>,
 }
 
@@ -34,6 +37,7 @@ impl PacketStream {
         PacketStream {
             stream,
             read: Vec::new(),
+            start: 0,
             write: Vec::new(),
         }
     }
@@ -41,16 +45,14 @@ impl PacketStream {
     /// The next logical packet.
     pub async fn read(&mut self) -> Result<Packet, IoError> {
         loop {
-            if let Some((packet, used)) = take_packet(&self.read)? {
-                self.read.drain(..used);
+            if let Some((packet, used)) = take_packet(&self.read[self.start..])? {
+                self.start += used;
                 return Ok(packet);
             }
-            let start = self.read.len();
-            self.read.resize(start + READ_CHUNK_BYTES, 0);
-            let got = self.stream.read(&mut self.read[start..]).await;
-            let got = got.inspect_err(|_| self.read.truncate(start))?;
-            self.read.truncate(start + got);
-            if got == 0 {
+            self.read.drain(..self.start);
+            self.start = 0;
+            self.read.reserve(READ_CHUNK_BYTES);
+            if self.stream.read_buf(&mut self.read).await? == 0 {
                 return Err(IoError::Closed);
             }
         }

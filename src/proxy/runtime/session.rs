@@ -123,6 +123,18 @@ impl<'a> Session<'a> {
     async fn query(&mut self, command: &[u8], sql: &str) -> Result<(), BackendError> {
         let route = self.route.route(sql, &self.shared.rules);
         tracing::debug!(target = ?route.target, reason = %route.reason, "route");
+        if route.kind == Kind::Refused {
+            let message = format!(
+                "tandem proxy does not relay this statement: {}",
+                route.reason
+            );
+            let error = Err::new(1235, "42000", message).encode();
+            return self
+                .client
+                .write(1, &error)
+                .await
+                .map_err(BackendError::Client);
+        }
         if route.target == Target::Replica && self.replica_ready().await {
             if let Some(conn) = self.replica.as_mut() {
                 match conn
