@@ -24,6 +24,8 @@ const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
 const PROXY_READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The proxy inside the client's namespace: its own loopback.
 const PROXY: &str = "127.0.0.1:3307";
+/// The proxy's client limit in the lab: sysbench's 4 threads and a few CLI sessions fit.
+const MAX_CONNECTIONS: u32 = 8;
 /// Read-your-writes: this many write-then-read rounds.
 const RYW_ROUNDS: u32 = 200;
 
@@ -95,7 +97,8 @@ fn proxy_config(lab: &Lab) -> PathBuf {
     let text = format!(
         "{}[replication]\nbinlog_dir = \"{}/binlog\"\nserver_ids = {{ a = 1, b = 2 }}\n\
          credentials_file = \"{}\"\n{}{}[proxy]\nlisten = \"{PROXY}\"\ncredentials_file = \"{}\"\n\
-         max_lag_s = 5\n",
+         max_lag_s = 5\nmax_connections = {MAX_CONNECTIONS}\n\
+         [[proxy.rule]]\npattern = \"primary, please\"\nroute = \"primary\"\n",
         std::fs::read_to_string(engine_config(lab)).unwrap(),
         lab.mountpoint().display(),
         repl.display(),
@@ -144,6 +147,17 @@ in_transaction = cur.fetchone()[0]
 cur.execute("INSERT INTO t (v) VALUES (-1)")
 c.commit()
 print(f"missed={missed} on_replica={on_replica} in_transaction={in_transaction}")
+"#;
+
+const PYMYSQL_LIMIT: &str = r#"
+import pymysql, sys
+host, port, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+held = [pymysql.connect(host=host, port=port, user="app", password="app-pw") for _ in range(limit)]
+try:
+    pymysql.connect(host=host, port=port, user="app", password="app-pw")
+    print("admitted")
+except pymysql.err.OperationalError as e:
+    print("refused", e.args[0])
 "#;
 
 #[test]
@@ -220,6 +234,21 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
     )
     .unwrap();
     assert!(in_transaction.starts_with("1\n"), "{in_transaction}");
+    let rule = through_proxy(
+        &lab,
+        "app-pw",
+        "SELECT @@server_id FROM DUAL WHERE 'primary, please' <> ''",
+    )
+    .unwrap();
+    assert_eq!(rule, "1", "the rule sends this read to the primary");
+    // USE runs on the primary and is re-issued on the replica before the read.
+    let used = through_proxy(
+        &lab,
+        "app-pw",
+        "USE proxylab; SELECT @@server_id, DATABASE()",
+    )
+    .unwrap();
+    assert!(used == "11\tproxylab" || used == "12\tproxylab", "{used}");
     let wrong = through_proxy(&lab, "not-the-password", "SELECT 1").unwrap_err();
     assert!(wrong.contains("Access denied for user 'app'"), "{wrong}");
 
@@ -243,6 +272,15 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
         on_replica > 0,
         "no read after a write was served by a replica: {out}"
     );
+
+    // One client more than max_connections gets MariaDB's "Too many connections".
+    let limit = lab.dir.join("limit.py");
+    std::fs::write(&limit, PYMYSQL_LIMIT).unwrap();
+    let out = lab.client.sh_ok(&format!(
+        "/usr/bin/python3 {} {host} {port} {MAX_CONNECTIONS}",
+        limit.display()
+    ));
+    assert_eq!(out, "refused 1040", "{out}");
 
     // A replica that stops replicating is drained: reads go to the other one.
     let r1_socket = lab.run_dir().join("replica.sock");
