@@ -160,6 +160,83 @@ except pymysql.err.OperationalError as e:
     print("refused", e.args[0])
 "#;
 
+const PYMYSQL_SWITCHOVER: &str = r#"
+import pymysql, sys, os, time
+host, port, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def connect():
+    return pymysql.connect(host=host, port=port, user="app", password="app-pw",
+                           database="proxylab", autocommit=True)
+c = connect()
+cur = c.cursor()
+cur.execute("INSERT INTO t (v) VALUES (-2)")
+open(d + "/ready", "w").close()
+while not os.path.exists(d + "/go"):
+    time.sleep(0.05)
+try:
+    cur.execute("INSERT INTO t (v) VALUES (-3)")
+    old = "accepted"
+except pymysql.err.MySQLError as e:
+    old = "failed-%s" % e.args[0]
+server = "none"
+for attempt in range(100):
+    try:
+        c = connect()
+        cur = c.cursor()
+        c.begin()
+        cur.execute("INSERT INTO t (v) VALUES (-4)")
+        cur.execute("SELECT @@server_id")
+        server = cur.fetchone()[0]
+        c.commit()
+        break
+    except pymysql.err.MySQLError as e:
+        server = "error-%s" % e.args[0]
+        time.sleep(0.2)
+print("old_session=%s new_session_server=%s" % (old, server))
+"#;
+
+/// A switchover under an open session: that session's next write fails with an error and
+/// is not replayed; a new session writes on b.
+fn switchover(lab: &Lab, config: &Path) {
+    let script = lab.dir.join("switchover.py");
+    std::fs::write(&script, PYMYSQL_SWITCHOVER).unwrap();
+    let flags = lab.dir.join("switchover-flags");
+    std::fs::create_dir_all(&flags).unwrap();
+    let out_path = lab.dir.join("switchover.out");
+    let (host, port) = PROXY.split_once(':').unwrap();
+    let mut client = lab.client.spawn(
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "exec /usr/bin/python3 {} {host} {port} {} >{} 2>&1",
+                script.display(),
+                flags.display(),
+                out_path.display()
+            ),
+        ],
+    );
+    wait_for(lab, "the client's first write", PROXY_READY_TIMEOUT, || {
+        flags.join("ready").exists()
+    });
+    let out = crate::engine::tandem(&lab.a, config, "switchover --to b --force --wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(flags.join("go"), "").unwrap();
+    assert!(client.wait().unwrap().success());
+    let out = std::fs::read_to_string(&out_path).unwrap();
+    eprintln!("across a switchover: {out}");
+    assert!(out.contains("old_session=failed-"), "{out}");
+    assert!(out.trim_end().ends_with("new_session_server=2"), "{out}");
+    let replayed = lab.b.sh_ok(&sql_on(
+        &lab.run_dir().join("mysqld.sock"),
+        "SELECT COUNT(*) FROM proxylab.t WHERE v = -3",
+    ));
+    assert_eq!(replayed, "0", "the failed write was applied");
+}
+
 #[test]
 fn proxy_splits_reads_and_writes_for_real_clients() {
     let lab = Lab::new();
@@ -294,6 +371,7 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
     }
     r1.sh_ok(&sql_on(&r1_socket, "START SLAVE"));
     sysbench_figures(&lab, &[&r1, &r2]);
+    switchover(&lab, &config);
 
     for mut child in children {
         let _ = child.kill();

@@ -45,8 +45,20 @@ impl Users {
         }
     }
 
-    /// Every stored `authentication_string` of `user` with mysql_native_password.
+    /// Every stored `authentication_string` of `user` with mysql_native_password. A failed
+    /// lookup is tried once more on a new connection: after a failover the pooled ones still
+    /// point at the old primary's dead sessions.
     pub async fn hashes(&self, user: &str) -> Result<Vec<String>, LookupError> {
+        match self.lookup(user).await {
+            Err(LookupError::Query(first)) => {
+                tracing::info!(error = %first, "hash lookup failed; retrying on a new connection");
+                self.lookup(user).await
+            }
+            result => result,
+        }
+    }
+
+    async fn lookup(&self, user: &str) -> Result<Vec<String>, LookupError> {
         let lookup = async {
             let mut conn = self.pool.get_conn().await?;
             conn.exec::<String, _, _>(LOOKUP, (user,)).await
