@@ -1,8 +1,10 @@
 use super::auth::{self, AuthError, Credential};
+use super::health::assess;
 use super::message::{caps, status, Command, Err, Handshake, HandshakeResponse, Ok};
 use super::packet::{frame, take_packet, Packet, PacketError, MAX_FRAME_PAYLOAD_BYTES};
 use super::response::{Expect, Progress, Response};
 use super::route::{classify, Kind, Rule, Session, Target};
+use crate::replica::{SlaveStatus, Thread};
 use proptest::prelude::*;
 
 #[test]
@@ -298,4 +300,46 @@ proptest! {
         let _ = auth::parse_stored(&text);
         let _ = auth::verify(None, &bytes, &bytes);
     }
+}
+
+fn slave(io: Thread, sql: Thread, lag: Option<u64>) -> SlaveStatus {
+    SlaveStatus {
+        master_host: "10.0.0.100".to_string(),
+        master_port: 3306,
+        master_user: "repl".to_string(),
+        connect_retry_s: 1,
+        io_running: io,
+        sql_running: sql,
+        last_io_errno: 0,
+        last_io_error: String::new(),
+        last_sql_errno: 1062,
+        last_sql_error: if sql == Thread::No {
+            "Duplicate entry '1' for key 'PRIMARY'".to_string()
+        } else {
+            String::new()
+        },
+        seconds_behind_master: lag,
+        using_gtid: "Slave_Pos".to_string(),
+        gtid_io_pos: "0-1-5".to_string(),
+    }
+}
+
+#[test]
+fn a_replica_serves_reads_only_while_replicating_within_the_lag_bound() {
+    assert_eq!(
+        assess(Some(&slave(Thread::Yes, Thread::Yes, Some(5))), 5),
+        Ok(())
+    );
+    assert_eq!(
+        assess(Some(&slave(Thread::Yes, Thread::Yes, Some(6))), 5),
+        Err("6 s behind (bound 5 s)".to_string())
+    );
+    let stopped = assess(Some(&slave(Thread::Yes, Thread::No, None)), 5).unwrap_err();
+    assert!(
+        stopped.contains("SQL No") && stopped.contains("Duplicate entry"),
+        "{stopped}"
+    );
+    let connecting = assess(Some(&slave(Thread::Connecting, Thread::Yes, None)), 5);
+    assert!(connecting.is_err());
+    assert!(assess(None, 5).unwrap_err().contains("not a replica"));
 }

@@ -115,3 +115,34 @@ async fn check(endpoint: &Result<ReplicaEndpoint, String>, max_lag_s: u64) -> Re
     };
     health::assess(status.as_ref(), max_lag_s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(name: &str, healthy: bool, sessions: usize) -> ReplicaSlot {
+        ReplicaSlot {
+            name: name.to_string(),
+            address: format!("{name}:3306"),
+            healthy: AtomicBool::new(healthy),
+            sessions: AtomicUsize::new(sessions),
+            reason: Mutex::new(String::new()),
+        }
+    }
+
+    #[test]
+    fn a_session_picks_the_least_busy_healthy_replica() {
+        let slots = [
+            slot("r1", true, 3),
+            slot("r2", false, 0),
+            slot("r3", true, 1),
+        ];
+        assert_eq!(pick(&slots), Some(2));
+        slots[2].set(Err("7 s behind (bound 5 s)".to_string()));
+        assert_eq!(pick(&slots), Some(0));
+        slots[0].set(Err("unreachable".to_string()));
+        assert_eq!(pick(&slots), None);
+        slots[1].set(Ok(()));
+        assert_eq!(pick(&slots), Some(1));
+    }
+}
