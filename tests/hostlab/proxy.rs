@@ -237,6 +237,19 @@ fn switchover(lab: &Lab, config: &Path) {
     assert_eq!(replayed, "0", "the failed write was applied");
 }
 
+/// Five clients that answer the greeting with 100 kB of random bytes.
+const GARBAGE_CLIENT: &str = r#"
+import os, socket, sys
+for _ in range(5):
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+    try:
+        s.recv(4096)
+        s.sendall(os.urandom(100000))
+    except OSError:
+        pass
+    s.close()
+"#;
+
 #[test]
 fn proxy_splits_reads_and_writes_for_real_clients() {
     let lab = Lab::new();
@@ -358,6 +371,15 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
         limit.display()
     ));
     assert_eq!(out, "refused 1040", "{out}");
+
+    // Random bytes instead of a login close that client only; the proxy serves on.
+    let garbage = lab.dir.join("garbage.py");
+    std::fs::write(&garbage, GARBAGE_CLIENT).unwrap();
+    lab.client.sh_ok(&format!(
+        "/usr/bin/python3 {} {host} {port}",
+        garbage.display()
+    ));
+    assert_eq!(through_proxy(&lab, "app-pw", "SELECT 1").unwrap(), "1");
 
     // A replica that stops replicating is drained: reads go to the other one.
     let r1_socket = lab.run_dir().join("replica.sock");
