@@ -1,6 +1,6 @@
 //! `tandem proxy` with real clients: the pair as the primary (through the VIP) and two real
-//! MariaDB replicas fed by tandemd, the proxy in the client's namespace. The mariadb CLI and
-//! pymysql through the proxy: writes land on the primary, autocommit reads on a replica, a
+//! MariaDB replicas fed by tandemd, the proxy in the client's namespace. The mariadb CLI,
+//! pymysql, mysql_async and sysbench through the proxy: writes land on the primary, autocommit reads on a replica, a
 //! transaction stays on the primary, a client that writes and reads at once never misses its
 //! write, a wrong password is refused.
 
@@ -250,6 +250,38 @@ for _ in range(5):
     s.close()
 "#;
 
+/// mysql_async (Rust): text reads go to a replica; a prepared statement (binary protocol)
+/// pins the session to the primary, and its answers still come through whole.
+fn mysql_async_client(lab: &Lab) {
+    use mysql_async::prelude::Queryable;
+    let (host, port) = PROXY.split_once(':').unwrap();
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host.to_string())
+        .tcp_port(port.parse().unwrap())
+        .user(Some("app"))
+        .pass(Some("app-pw"))
+        .db_name(Some("proxylab"))
+        .prefer_socket(false);
+    let (before, rows, after) = lab.client.run(|| async move {
+        let mut conn = mysql_async::Conn::new(opts).await.unwrap();
+        let before: Option<u32> = conn.query_first("SELECT @@server_id").await.unwrap();
+        let rows: Vec<(i32, String)> = conn
+            .exec(
+                "SELECT v, CONCAT('row-', v) FROM t WHERE v IN (?, ?)",
+                (4242, 0),
+            )
+            .await
+            .unwrap();
+        let after: Option<u32> = conn.query_first("SELECT @@server_id").await.unwrap();
+        conn.disconnect().await.unwrap();
+        (before, rows, after)
+    });
+    eprintln!("mysql_async: {before:?} then prepared {rows:?} then {after:?}");
+    assert!(matches!(before, Some(11) | Some(12)), "{before:?}");
+    assert!(rows.contains(&(4242, "row-4242".to_string())), "{rows:?}");
+    assert_eq!(after, Some(1), "a prepared statement pins the session");
+}
+
 #[test]
 fn proxy_splits_reads_and_writes_for_real_clients() {
     let lab = Lab::new();
@@ -362,6 +394,8 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
         on_replica > 0,
         "no read after a write was served by a replica: {out}"
     );
+
+    mysql_async_client(&lab);
 
     // One client more than max_connections gets MariaDB's "Too many connections".
     let limit = lab.dir.join("limit.py");
