@@ -1,8 +1,11 @@
 //! `tandem proxy` with real clients: the pair as the primary (through the VIP) and two real
 //! MariaDB replicas fed by tandemd, the proxy in the client's namespace. The mariadb CLI,
-//! pymysql, mysql_async and sysbench through the proxy: writes land on the primary, autocommit reads on a replica, a
-//! transaction stays on the primary, a client that writes and reads at once never misses its
-//! write, a wrong password is refused.
+//! pymysql, mysql_async and sysbench through the proxy: writes land on the primary,
+//! autocommit reads on a replica, a transaction stays on the primary, a client that writes
+//! and reads at once never misses its write, a wrong password is refused, a rule and USE
+//! work, the client limit holds, garbage closes only its own connection, a replica that
+//! stops replicating is drained, and a switchover fails an open session's next write
+//! without replaying it while new sessions reach the new primary.
 
 use crate::engine::{engine_config, serving, start_daemon, wait_for};
 use crate::fixture::{mariadb_template, Lab, LabNode, SUBNET};
