@@ -285,6 +285,45 @@ fn mysql_async_client(lab: &Lab) {
     assert_eq!(after, Some(1), "a prepared statement pins the session");
 }
 
+/// A replica that lags beyond max_lag_s (5 s) is drained: r1 applies events 30 s late
+/// (MASTER_DELAY) while the primary writes; reads go to r2 until r1 is caught up again.
+fn lag_drains(lab: &Lab, r1: &LabNode) {
+    let r1_socket = lab.run_dir().join("replica.sock");
+    let primary = lab.run_dir().join("mysqld.sock");
+    wait_for(lab, "r1 to serve again", PROXY_READY_TIMEOUT, || {
+        (0..4)
+            .any(|_| through_proxy(lab, "app-pw", "SELECT @@server_id").is_ok_and(|id| id == "11"))
+    });
+    r1.sh_ok(&sql_on(
+        &r1_socket,
+        "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 30; START SLAVE",
+    ));
+    let lagging = Instant::now();
+    wait_for(
+        lab,
+        "r1 to lag beyond 5 s and be drained",
+        Duration::from_secs(25),
+        || {
+            lab.a
+                .sh_ok(&sql_on(&primary, "INSERT INTO proxylab.t (v) VALUES (7)"));
+            (0..4).all(|_| {
+                through_proxy(lab, "app-pw", "SELECT @@server_id").is_ok_and(|id| id == "12")
+            })
+        },
+    );
+    eprintln!("r1 drained {:?} after it began to lag", lagging.elapsed());
+    let log = std::fs::read_to_string(lab.dir.join("proxy.log")).unwrap_or_default();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("replica drained") && l.contains("behind (bound 5 s)")),
+        "the proxy's log does not say r1 lagged:\n{log}"
+    );
+    r1.sh_ok(&sql_on(
+        &r1_socket,
+        "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 0; START SLAVE",
+    ));
+}
+
 #[test]
 fn proxy_splits_reads_and_writes_for_real_clients() {
     let lab = Lab::new();
@@ -429,6 +468,7 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
         assert_eq!(id, "12", "a read went to the drained replica");
     }
     r1.sh_ok(&sql_on(&r1_socket, "START SLAVE"));
+    lag_drains(&lab, &r1);
     sysbench_figures(&lab, &[&r1, &r2]);
     switchover(&lab, &config);
 

@@ -17,6 +17,7 @@ pub use users::USER_LOOKUP_TIMEOUT_MS;
 use crate::config::{credentials, proxy::compile_rule, Config};
 use crate::proxy::message::Err;
 use crate::proxy::route::{Rule, Target};
+use backend::BackendError;
 use io::PacketStream;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -136,8 +137,11 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     };
     tracing::debug!(%peer, user = %admitted.login.user, "session starts");
     let session = session::Session::new(client, shared, admitted.login, admitted.primary);
-    if let Err(e) = session.run().await {
-        tracing::info!(%peer, error = %e, "session ends");
+    match session.run().await {
+        Ok(()) => {}
+        // A client that closes without COM_QUIT is common (a killed script): not news.
+        Err(e @ BackendError::Client(_)) => tracing::debug!(%peer, error = %e, "session ends"),
+        Err(e) => tracing::info!(%peer, error = %e, "session ends"),
     }
 }
 

@@ -73,8 +73,15 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Serves commands until the client quits, idles out, or a backend fails.
+    /// Serves commands until the client quits, idles out, or a backend fails; then says
+    /// goodbye to the backends.
     pub async fn run(mut self) -> Result<(), BackendError> {
+        let result = self.commands().await;
+        self.quit().await;
+        result
+    }
+
+    async fn commands(&mut self) -> Result<(), BackendError> {
         let idle = Duration::from_secs(CLIENT_IDLE_TIMEOUT_S);
         loop {
             let packet = match tokio::time::timeout(idle, self.client.read()).await {
@@ -117,6 +124,14 @@ impl<'a> Session<'a> {
                         .map_err(BackendError::Client)?;
                 }
             }
+        }
+    }
+
+    /// Says goodbye to the backends (COM_QUIT), so that they log no aborted connection.
+    async fn quit(&mut self) {
+        let _ = self.primary.send(&[0x01]).await;
+        if let Some(conn) = self.replica.as_mut() {
+            let _ = conn.backend.send(&[0x01]).await;
         }
     }
 
