@@ -7,6 +7,8 @@
 //! stops replicating is drained, and a switchover fails an open session's next write
 //! without replaying it while new sessions reach the new primary.
 
+mod checks;
+
 use crate::engine::{engine_config, serving, start_daemon, wait_for};
 use crate::fixture::{mariadb_template, Lab, LabNode, SUBNET};
 use std::os::unix::fs::PermissionsExt;
@@ -22,11 +24,11 @@ fn proxy_bin() -> String {
 /// A replica server starts in well under a second; this is the stall limit.
 const REPLICA_START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Replicas replicate within a few of tandemd's checks (2 s each).
-const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
 /// The proxy listens at once and reads each replica every second.
-const PROXY_READY_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const PROXY_READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The proxy inside the client's namespace: its own loopback.
-const PROXY: &str = "127.0.0.1:3307";
+pub(super) const PROXY: &str = "127.0.0.1:3307";
 /// The proxy's client limit in the lab: sysbench's 4 threads and a few CLI sessions fit.
 const MAX_CONNECTIONS: u32 = 8;
 /// Read-your-writes: this many write-then-read rounds.
@@ -39,7 +41,7 @@ fn credentials(lab: &Lab, name: &str, user: &str, password: &str) -> PathBuf {
     path
 }
 
-fn sql_on(socket: &Path, sql: &str) -> String {
+pub(super) fn sql_on(socket: &Path, sql: &str) -> String {
     format!("mariadb -N -B -S {} -e \"{sql}\"", socket.display())
 }
 
@@ -115,7 +117,7 @@ fn proxy_config(lab: &Lab) -> PathBuf {
 }
 
 /// `mariadb` through the proxy as `app`; the output, or the error.
-fn through_proxy(lab: &Lab, password: &str, sql: &str) -> Result<String, String> {
+pub(super) fn through_proxy(lab: &Lab, password: &str, sql: &str) -> Result<String, String> {
     let (host, port) = PROXY.split_once(':').unwrap();
     let out = lab.client.sh(&format!(
         "mariadb -h {host} -P {port} -u app -p{password} -N -B -e \"{sql}\""
@@ -128,201 +130,12 @@ fn through_proxy(lab: &Lab, password: &str, sql: &str) -> Result<String, String>
     }
 }
 
-const PYMYSQL_CLIENT: &str = r#"
-import pymysql, sys
-host, port, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-c = pymysql.connect(host=host, port=port, user="app", password="app-pw", database="proxylab",
-                    autocommit=True)
-cur = c.cursor()
-missed = on_replica = 0
-for i in range(rounds):
-    cur.execute("INSERT INTO t (v) VALUES (%s)", (i,))
-    row_id = cur.lastrowid
-    cur.execute("SELECT v, @@server_id FROM t WHERE id = %s", (row_id,))
-    row = cur.fetchone()
-    if row is None or row[0] != i:
-        missed += 1
-    elif row[1] != 1:
-        on_replica += 1
-c.begin()
-cur.execute("SELECT @@server_id")
-in_transaction = cur.fetchone()[0]
-cur.execute("INSERT INTO t (v) VALUES (-1)")
-c.commit()
-print(f"missed={missed} on_replica={on_replica} in_transaction={in_transaction}")
-"#;
+const PYMYSQL_CLIENT: &str = include_str!("proxy/ryw.py");
 
-const PYMYSQL_LIMIT: &str = r#"
-import pymysql, sys
-host, port, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-held = [pymysql.connect(host=host, port=port, user="app", password="app-pw") for _ in range(limit)]
-try:
-    pymysql.connect(host=host, port=port, user="app", password="app-pw")
-    print("admitted")
-except pymysql.err.OperationalError as e:
-    print("refused", e.args[0])
-"#;
-
-const PYMYSQL_SWITCHOVER: &str = r#"
-import pymysql, sys, os, time
-host, port, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-def connect():
-    return pymysql.connect(host=host, port=port, user="app", password="app-pw",
-                           database="proxylab", autocommit=True)
-c = connect()
-cur = c.cursor()
-cur.execute("INSERT INTO t (v) VALUES (-2)")
-open(d + "/ready", "w").close()
-while not os.path.exists(d + "/go"):
-    time.sleep(0.05)
-try:
-    cur.execute("INSERT INTO t (v) VALUES (-3)")
-    old = "accepted"
-except pymysql.err.MySQLError as e:
-    old = "failed-%s" % e.args[0]
-server = "none"
-for attempt in range(100):
-    try:
-        c = connect()
-        cur = c.cursor()
-        c.begin()
-        cur.execute("INSERT INTO t (v) VALUES (-4)")
-        cur.execute("SELECT @@server_id")
-        server = cur.fetchone()[0]
-        c.commit()
-        break
-    except pymysql.err.MySQLError as e:
-        server = "error-%s" % e.args[0]
-        time.sleep(0.2)
-print("old_session=%s new_session_server=%s" % (old, server))
-"#;
-
-/// A switchover under an open session: that session's next write fails with an error and
-/// is not replayed; a new session writes on b.
-fn switchover(lab: &Lab, config: &Path) {
-    let script = lab.dir.join("switchover.py");
-    std::fs::write(&script, PYMYSQL_SWITCHOVER).unwrap();
-    let flags = lab.dir.join("switchover-flags");
-    std::fs::create_dir_all(&flags).unwrap();
-    let out_path = lab.dir.join("switchover.out");
-    let (host, port) = PROXY.split_once(':').unwrap();
-    let mut client = lab.client.spawn(
-        "sh",
-        &[
-            "-c",
-            &format!(
-                "exec /usr/bin/python3 {} {host} {port} {} >{} 2>&1",
-                script.display(),
-                flags.display(),
-                out_path.display()
-            ),
-        ],
-    );
-    wait_for(lab, "the client's first write", PROXY_READY_TIMEOUT, || {
-        flags.join("ready").exists()
-    });
-    let out = crate::engine::tandem(&lab.a, config, "switchover --to b --force --wait");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::write(flags.join("go"), "").unwrap();
-    assert!(client.wait().unwrap().success());
-    let out = std::fs::read_to_string(&out_path).unwrap();
-    eprintln!("across a switchover: {out}");
-    assert!(out.contains("old_session=failed-"), "{out}");
-    assert!(out.trim_end().ends_with("new_session_server=2"), "{out}");
-    let replayed = lab.b.sh_ok(&sql_on(
-        &lab.run_dir().join("mysqld.sock"),
-        "SELECT COUNT(*) FROM proxylab.t WHERE v = -3",
-    ));
-    assert_eq!(replayed, "0", "the failed write was applied");
-}
+const PYMYSQL_LIMIT: &str = include_str!("proxy/limit.py");
 
 /// Five clients that answer the greeting with 100 kB of random bytes.
-const GARBAGE_CLIENT: &str = r#"
-import os, socket, sys
-for _ in range(5):
-    s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-    try:
-        s.recv(4096)
-        s.sendall(os.urandom(100000))
-    except OSError:
-        pass
-    s.close()
-"#;
-
-/// mysql_async (Rust): text reads go to a replica; a prepared statement (binary protocol)
-/// pins the session to the primary, and its answers still come through whole.
-fn mysql_async_client(lab: &Lab) {
-    use mysql_async::prelude::Queryable;
-    let (host, port) = PROXY.split_once(':').unwrap();
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname(host.to_string())
-        .tcp_port(port.parse().unwrap())
-        .user(Some("app"))
-        .pass(Some("app-pw"))
-        .db_name(Some("proxylab"))
-        .prefer_socket(false);
-    let (before, rows, after) = lab.client.run(|| async move {
-        let mut conn = mysql_async::Conn::new(opts).await.unwrap();
-        let before: Option<u32> = conn.query_first("SELECT @@server_id").await.unwrap();
-        let rows: Vec<(i32, String)> = conn
-            .exec(
-                "SELECT v, CONCAT('row-', v) FROM t WHERE v IN (?, ?)",
-                (4242, 0),
-            )
-            .await
-            .unwrap();
-        let after: Option<u32> = conn.query_first("SELECT @@server_id").await.unwrap();
-        conn.disconnect().await.unwrap();
-        (before, rows, after)
-    });
-    eprintln!("mysql_async: {before:?} then prepared {rows:?} then {after:?}");
-    assert!(matches!(before, Some(11) | Some(12)), "{before:?}");
-    assert!(rows.contains(&(4242, "row-4242".to_string())), "{rows:?}");
-    assert_eq!(after, Some(1), "a prepared statement pins the session");
-}
-
-/// A replica that lags beyond max_lag_s (5 s) is drained: r1 applies events 30 s late
-/// (MASTER_DELAY) while the primary writes; reads go to r2 until r1 is caught up again.
-fn lag_drains(lab: &Lab, r1: &LabNode) {
-    let r1_socket = lab.run_dir().join("replica.sock");
-    let primary = lab.run_dir().join("mysqld.sock");
-    wait_for(lab, "r1 to serve again", PROXY_READY_TIMEOUT, || {
-        (0..4)
-            .any(|_| through_proxy(lab, "app-pw", "SELECT @@server_id").is_ok_and(|id| id == "11"))
-    });
-    r1.sh_ok(&sql_on(
-        &r1_socket,
-        "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 30; START SLAVE",
-    ));
-    let lagging = Instant::now();
-    wait_for(
-        lab,
-        "r1 to lag beyond 5 s and be drained",
-        Duration::from_secs(25),
-        || {
-            lab.a
-                .sh_ok(&sql_on(&primary, "INSERT INTO proxylab.t (v) VALUES (7)"));
-            (0..4).all(|_| {
-                through_proxy(lab, "app-pw", "SELECT @@server_id").is_ok_and(|id| id == "12")
-            })
-        },
-    );
-    eprintln!("r1 drained {:?} after it began to lag", lagging.elapsed());
-    let log = std::fs::read_to_string(lab.dir.join("proxy.log")).unwrap_or_default();
-    assert!(
-        log.lines()
-            .any(|l| l.contains("replica drained") && l.contains("behind (bound 5 s)")),
-        "the proxy's log does not say r1 lagged:\n{log}"
-    );
-    r1.sh_ok(&sql_on(
-        &r1_socket,
-        "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 0; START SLAVE",
-    ));
-}
+const GARBAGE_CLIENT: &str = include_str!("proxy/garbage.py");
 
 #[test]
 fn proxy_splits_reads_and_writes_for_real_clients() {
@@ -437,7 +250,7 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
         "no read after a write was served by a replica: {out}"
     );
 
-    mysql_async_client(&lab);
+    checks::mysql_async_client(&lab);
 
     // One client more than max_connections gets MariaDB's "Too many connections".
     let limit = lab.dir.join("limit.py");
@@ -468,70 +281,13 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
         assert_eq!(id, "12", "a read went to the drained replica");
     }
     r1.sh_ok(&sql_on(&r1_socket, "START SLAVE"));
-    lag_drains(&lab, &r1);
-    sysbench_figures(&lab, &[&r1, &r2]);
-    switchover(&lab, &config);
+    checks::lag_drains(&lab, &r1);
+    checks::sysbench_figures(&lab, &[&r1, &r2]);
+    checks::switchover(&lab, &config);
 
     for mut child in children {
         let _ = child.kill();
         let _ = child.wait();
     }
     eprintln!("{}", std::fs::read_to_string(&log).unwrap_or_default());
-}
-
-/// sysbench oltp_read_only straight to the VIP and through the proxy: figures, not an
-/// assertion (two shared cores make timings noise). Text protocol and no BEGIN/COMMIT, so
-/// that the proxy may send the reads to the replicas.
-fn sysbench_figures(lab: &Lab, replicas: &[&LabNode]) {
-    let vip = crate::fixture::VIP;
-    let common = "oltp_read_only --mysql-user=app --mysql-password=app-pw --mysql-db=proxylab \
-                  --tables=2 --table-size=10000 --db-ps-mode=disable --skip_trx=on";
-    lab.client.sh_ok(&format!(
-        "sysbench {common} --mysql-host={vip} prepare >/dev/null"
-    ));
-    for node in replicas {
-        let socket = lab.run_dir().join("replica.sock");
-        wait_for(
-            lab,
-            "replicas to have sysbench's rows",
-            CATCH_UP_TIMEOUT,
-            || {
-                node.sh(&sql_on(&socket, "SELECT COUNT(*) FROM proxylab.sbtest2"))
-                    .stdout
-                    .starts_with(b"10000")
-            },
-        );
-    }
-    let (host, port) = PROXY.split_once(':').unwrap();
-    for (what, target) in [
-        ("direct to the VIP", format!("--mysql-host={vip}")),
-        (
-            "through the proxy",
-            format!("--mysql-host={host} --mysql-port={port}"),
-        ),
-    ] {
-        let out = lab.client.sh_ok(&format!(
-            "sysbench {common} {target} --threads=4 --time=10 --percentile=99 run"
-        ));
-        let figures: Vec<&str> = out
-            .lines()
-            .filter(|l| {
-                [
-                    "transactions:",
-                    "queries:",
-                    "min:",
-                    "avg:",
-                    "max:",
-                    "99th percentile:",
-                    "errors:",
-                ]
-                .iter()
-                .any(|k| l.trim_start().starts_with(k))
-            })
-            .collect();
-        eprintln!(
-            "sysbench oltp_read_only, 4 threads, 10 s, {what}:\n{}",
-            figures.join("\n")
-        );
-    }
 }
