@@ -42,11 +42,33 @@ pub enum PacketError {
 
 /// Splits the first logical packet off `buf`: `Ok(Some((packet, consumed)))`, `Ok(None)` when
 /// more bytes are needed, an error when the bytes can never be a packet within the limits.
+/// Nothing is copied until the whole packet is there, so a large packet arriving in many
+/// reads costs one copy, not one per read.
 pub fn take_packet(buf: &[u8]) -> Result<Option<(Packet, usize)>, PacketError> {
+    let Some(frames) = frames(buf)? else {
+        return Ok(None);
+    };
+    let first_seq = buf[3];
+    let mut payload = Vec::with_capacity(frames.iter().map(|(_, len)| len).sum());
+    let mut consumed = 0;
+    for &(start, len) in &frames {
+        payload.extend_from_slice(&buf[start..start + len]);
+        consumed = start + len;
+    }
+    let packet = Packet {
+        seq: first_seq,
+        frames: frames.len() as u8,
+        payload,
+    };
+    Ok(Some((packet, consumed)))
+}
+
+/// Where each frame's payload of the first packet lies in `buf` (start, length); `None`
+/// until all of them are there.
+fn frames(buf: &[u8]) -> Result<Option<Vec<(usize, usize)>>, PacketError> {
+    let mut frames = Vec::new();
     let mut offset = 0usize;
-    let mut payload = Vec::new();
-    let mut first_seq = None;
-    let mut frames: u8 = 0;
+    let mut total = 0usize;
     loop {
         let Some(header) = buf.get(offset..offset + HEADER_BYTES) else {
             return Ok(None);
@@ -54,30 +76,24 @@ pub fn take_packet(buf: &[u8]) -> Result<Option<(Packet, usize)>, PacketError> {
         let len =
             usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
         let seq = header[3];
-        let expected = first_seq.map_or(seq, |s: u8| s.wrapping_add(frames));
+        let expected = buf[3].wrapping_add(frames.len() as u8);
         if seq != expected {
             return Err(PacketError::OutOfSequence { expected, got: seq });
         }
-        if payload.len() + len > MAX_PACKET_BYTES {
+        total += len;
+        if total > MAX_PACKET_BYTES {
             return Err(PacketError::TooLarge {
                 limit: MAX_PACKET_BYTES,
             });
         }
         let start = offset + HEADER_BYTES;
-        let Some(body) = buf.get(start..start + len) else {
+        if buf.len() < start + len {
             return Ok(None);
-        };
-        payload.extend_from_slice(body);
-        first_seq.get_or_insert(seq);
-        frames = frames.wrapping_add(1);
+        }
+        frames.push((start, len));
         offset = start + len;
         if len < MAX_FRAME_PAYLOAD_BYTES {
-            let packet = Packet {
-                seq: first_seq.unwrap_or(seq),
-                frames,
-                payload,
-            };
-            return Ok(Some((packet, offset)));
+            return Ok(Some(frames));
         }
     }
 }

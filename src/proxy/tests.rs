@@ -36,6 +36,22 @@ fn a_16_mib_payload_continues_in_an_empty_frame() {
 }
 
 #[test]
+fn a_packet_over_the_limit_is_refused_before_its_bytes_arrive() {
+    let mut bytes = Vec::new();
+    for seq in 0..2 {
+        bytes.extend([0xFF, 0xFF, 0xFF, seq]);
+        bytes.resize(bytes.len() + MAX_FRAME_PAYLOAD_BYTES, 0);
+    }
+    bytes.extend([0xFF, 0xFF, 0xFF, 2]);
+    assert_eq!(
+        take_packet(&bytes),
+        Err(PacketError::TooLarge {
+            limit: super::packet::MAX_PACKET_BYTES
+        })
+    );
+}
+
+#[test]
 fn a_frame_out_of_sequence_is_refused() {
     let mut bytes = vec![0xFF, 0xFF, 0xFF, 0];
     bytes.extend(vec![0; MAX_FRAME_PAYLOAD_BYTES]);
