@@ -226,6 +226,11 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
     )
     .unwrap();
     assert!(used == "11\tproxylab" || used == "12\tproxylab", "{used}");
+    let kill = through_proxy(&lab, "app-pw", "KILL QUERY 1").unwrap_err();
+    assert!(
+        kill.contains("tandem proxy does not relay this statement"),
+        "{kill}"
+    );
     let wrong = through_proxy(&lab, "not-the-password", "SELECT 1").unwrap_err();
     assert!(wrong.contains("Access denied for user 'app'"), "{wrong}");
 

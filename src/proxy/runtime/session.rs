@@ -56,6 +56,8 @@ pub struct Session<'a> {
     replica: Option<ReplicaConn>,
     route: route::Session,
     ryw: ReadYourWrites,
+    /// The sequence id of the proxy's own answer to the current command (an error).
+    reply_seq: u8,
 }
 
 impl<'a> Session<'a> {
@@ -70,6 +72,7 @@ impl<'a> Session<'a> {
             replica: None,
             route: route::Session::default(),
             ryw: ReadYourWrites::Clean,
+            reply_seq: 1,
         }
     }
 
@@ -89,6 +92,7 @@ impl<'a> Session<'a> {
                 Ok(Err(e)) => return Err(BackendError::Client(e)),
                 Err(_) => return Ok(()),
             };
+            self.reply_seq = packet.next_seq();
             let command = packet.payload.as_slice();
             match Command::parse(command) {
                 None | Some(Command::Quit) => return Ok(()),
@@ -119,7 +123,7 @@ impl<'a> Session<'a> {
                     let message = format!("tandem proxy does not relay command {code:#04x}");
                     let error = Err::new(1047, "08S01", message).encode();
                     self.client
-                        .write(1, &error)
+                        .write(self.reply_seq, &error)
                         .await
                         .map_err(BackendError::Client)?;
                 }
@@ -146,7 +150,7 @@ impl<'a> Session<'a> {
             let error = Err::new(1235, "42000", message).encode();
             return self
                 .client
-                .write(1, &error)
+                .write(self.reply_seq, &error)
                 .await
                 .map_err(BackendError::Client);
         }
@@ -192,7 +196,7 @@ impl<'a> Session<'a> {
                 if !relayed {
                     let message = format!("tandem proxy: the primary failed: {e}");
                     let error = Err::new(2013, "HY000", message).encode();
-                    let _ = self.client.write(1, &error).await;
+                    let _ = self.client.write(self.reply_seq, &error).await;
                 }
                 Err(e)
             }
