@@ -69,12 +69,12 @@ pub fn slots(config: &Config) -> Replicas {
     )
 }
 
-/// The least busy healthy replica, if any.
-pub fn pick(replicas: &[ReplicaSlot]) -> Option<usize> {
+/// The least busy healthy replica not in `excluded`, if any.
+pub fn pick(replicas: &[ReplicaSlot], excluded: &[usize]) -> Option<usize> {
     replicas
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.healthy())
+        .filter(|(i, r)| r.healthy() && !excluded.contains(i))
         .min_by_key(|(_, r)| r.sessions.load(Ordering::Relaxed))
         .map(|(i, _)| i)
 }
@@ -137,12 +137,13 @@ mod tests {
             slot("r2", false, 0),
             slot("r3", true, 1),
         ];
-        assert_eq!(pick(&slots), Some(2));
+        assert_eq!(pick(&slots, &[]), Some(2));
+        assert_eq!(pick(&slots, &[2]), Some(0));
         slots[2].set(Err("7 s behind (bound 5 s)".to_string()));
-        assert_eq!(pick(&slots), Some(0));
+        assert_eq!(pick(&slots, &[]), Some(0));
         slots[0].set(Err("unreachable".to_string()));
-        assert_eq!(pick(&slots), None);
+        assert_eq!(pick(&slots, &[]), None);
         slots[1].set(Ok(()));
-        assert_eq!(pick(&slots), Some(1));
+        assert_eq!(pick(&slots, &[]), Some(1));
     }
 }

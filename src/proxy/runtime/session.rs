@@ -58,6 +58,9 @@ pub struct Session<'a> {
     ryw: ReadYourWrites,
     /// The sequence id of the proxy's own answer to the current command (an error).
     reply_seq: u8,
+    /// Replicas that refused this session's login: not tried again by this session, so that
+    /// a replica lacking the account costs one failed login, not one per read.
+    refused: Vec<usize>,
 }
 
 impl<'a> Session<'a> {
@@ -73,6 +76,7 @@ impl<'a> Session<'a> {
             route: route::Session::default(),
             ryw: ReadYourWrites::Clean,
             reply_seq: 1,
+            refused: Vec::new(),
         }
     }
 
@@ -213,7 +217,7 @@ impl<'a> Session<'a> {
             }
         }
         if self.replica.is_none() {
-            let Some(index) = pick(replicas) else {
+            let Some(index) = pick(replicas, &self.refused) else {
                 return false;
             };
             let address = &replicas[index].address;
@@ -228,6 +232,9 @@ impl<'a> Session<'a> {
                 }
                 Err(e) => {
                     tracing::warn!(replica = %address, error = %e, "cannot log in to a replica");
+                    if matches!(e, BackendError::Refused { .. }) {
+                        self.refused.push(index);
+                    }
                     return false;
                 }
             }
