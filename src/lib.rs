@@ -15,6 +15,8 @@
 //! - [`replica`]: replicas fed through the VIP, the pure part: `SHOW SLAVE STATUS` and GTID
 //!   parsers, each replica's state, and when to point it at the VIP (the daemon's check task
 //!   is `daemon::replicas`, its SQL `exec::replica`).
+//! - [`proxy`]: `tandem proxy`, the read/write-split MySQL proxy: a pure protocol codec,
+//!   login relay and router, and its own runtime (`proxy::runtime`).
 //! - [`cli`]: the operator CLI's commands (`tandem drbd state|watch|primary|…`) as library code.
 //!
 //! # The driver loop (contract)
@@ -36,4 +38,5 @@ pub mod exec;
 pub mod init;
 pub mod metrics;
 pub mod peer;
+pub mod proxy;
 pub mod replica;

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # System packages, all with --no-install-recommends (drbd-utils would pull exim4 otherwise).
 PACKAGES=(drbd-utils mariadb-server mariadb-client mariadb-backup iproute2 e2fsprogs iputils-arping iputils-ping
           busybox-static util-linux procps python3 systemd
-          prometheus curl)
+          prometheus curl python3-pymysql sysbench)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -82,6 +82,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ops_result(ops::core_request(&cli.config, request))
         }
         Command::History { limit, json } => ops_result(ops::history(&cli.config, limit, json)),
+        Command::Proxy => proxy(&cli.config),
         Command::Replica(command) => {
             ops_result(tandem::cli::replica_cmd::run(&cli.config, command))
         }
@@ -137,4 +138,26 @@ fn init(
 
 fn ops_result(result: Result<ExitCode, String>) -> anyhow::Result<ExitCode> {
     result.map_err(anyhow::Error::msg)
+}
+
+/// `tandem proxy`: the proxy in the foreground until SIGINT or SIGTERM.
+fn proxy(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    tandem::daemon::log::init();
+    let config = tandem::config::Config::load(path)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot watch SIGTERM")?;
+        tokio::select! {
+            result = tandem::proxy::runtime::run(std::sync::Arc::new(config)) => {
+                result.context("tandem proxy")?;
+            }
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }

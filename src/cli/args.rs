@@ -128,6 +128,10 @@ pub enum Command {
     /// Replicas fed from the active node through the VIP (the `[[replica]]` tables).
     #[command(subcommand)]
     Replica(ReplicaCommand),
+    /// Run the MySQL read/write-split proxy of the `[proxy]` table in the foreground: writes
+    /// and transactions to the primary (the VIP), autocommit reads to healthy replicas, with
+    /// read-your-writes (docs/proxy.md). Logs to stderr; stops on SIGINT/SIGTERM.
+    Proxy,
     /// Split-brain: whether one stands and what each side did during it.
     #[command(subcommand, name = "split-brain")]
     SplitBrain(SplitBrainCommand),

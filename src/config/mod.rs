@@ -13,6 +13,7 @@ pub mod credentials;
 mod error;
 mod model;
 pub mod policy;
+pub mod proxy;
 pub mod reload;
 pub mod render;
 pub mod replica;
@@ -25,6 +26,7 @@ pub use model::{
     Address, Config, Drbd, Engine, Filesystem, Hooks, Metrics, Mysqld, Node, Timings, Vip,
     VipAddress,
 };
+pub use proxy::{Proxy, ProxyRule};
 pub use replica::{Replica, Replication};
 pub use settings::{
     FilesystemSettings, HookSettings, MysqldSettings, NodeSettings, Settings, VipSettings,

@@ -53,6 +53,9 @@ pub struct Config {
     /// MariaDB replicas fed from the active node through the VIP (config/replica.rs).
     #[serde(default)]
     pub replica: Vec<super::replica::Replica>,
+    /// `tandem proxy`'s section (config/proxy.rs); absent means no proxy.
+    #[serde(default)]
+    pub proxy: Option<super::proxy::Proxy>,
 }
 
 /// `[metrics]`: where `GET /metrics` is served.

@@ -54,6 +54,7 @@ impl<'a> Checker<'a> {
         self.timings(config);
         self.observability(config);
         self.replication(config);
+        self.proxy(config);
         self.problems.sort_by_key(|p| (p.line, p.column));
         self.problems
     }

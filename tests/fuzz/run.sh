@@ -11,7 +11,7 @@
 # tests/fuzz/target/logs/<target>.log.
 set -euo pipefail
 
-ALL_TARGETS=(events2_line proc_drbd config drbdadm_output)
+ALL_TARGETS=(events2_line proc_drbd config drbdadm_output proxy_packet)
 
 usage() {
     echo "usage: $0 SECONDS [TARGET...]   (targets: ${ALL_TARGETS[*]})" >&2
@@ -64,7 +64,7 @@ seed() { # seed DIR < content
 }
 
 corpus="$fuzz_dir/corpus"
-mkdir -p "$corpus"/{events2_line,proc_drbd,config,drbdadm_output} "$log_dir"
+mkdir -p "$corpus"/{events2_line,proc_drbd,config,drbdadm_output,proxy_packet} "$log_dir"
 
 # events2: every line of the timestamped logs, and the events2 lines in the transcripts.
 cat "$fixtures"/*.log \
@@ -91,6 +91,10 @@ grep -h '^cstate=' "$fixtures"/transcript-*.txt | tr ' ' '\n' | cut -d= -f2 \
 awk '/terminated with exit code/ { print prev; print; printf "%c", 0 } { prev = $0 }' \
     "$fixtures"/transcript-*.txt \
     | while IFS= read -r -d '' stderr; do printf '%s' "$stderr" | seed "$corpus/drbdadm_output"; done
+
+# proxy_packet: a framed COM_QUERY and a framed OK packet.
+printf '\x09\x00\x00\x00\x03SELECT 1' | seed "$corpus/proxy_packet"
+printf '\x07\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00' | seed "$corpus/proxy_packet"
 
 for target in "${targets[@]}"; do
     echo "== seeds: $target: $(find "$corpus/$target" -type f | wc -l) corpus files"

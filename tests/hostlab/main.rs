@@ -14,6 +14,7 @@ mod mount;
 mod mysqld;
 mod observe;
 mod pause;
+mod proxy;
 mod replica;
 mod replica_promote;
 mod replica_seed;

@@ -1,0 +1,157 @@
+//! The proxy's host effects: the listener with its connection limit, one task per client,
+//! and the replica health poll. The decisions are in the pure modules beside this one.
+
+mod backend;
+mod io;
+mod login;
+mod replicas;
+mod session;
+mod users;
+
+pub use backend::BACKEND_CONNECT_TIMEOUT_MS;
+pub use login::CLIENT_LOGIN_TIMEOUT_MS;
+pub use replicas::HEALTH_INTERVAL_MS;
+pub use session::{CLIENT_IDLE_TIMEOUT_S, GTID_WAIT_TIMEOUT_MS};
+pub use users::USER_LOOKUP_TIMEOUT_MS;
+
+use crate::config::{credentials, proxy::compile_rule, Config};
+use crate::proxy::message::Err;
+use crate::proxy::route::{Rule, Target};
+use backend::BackendError;
+use io::PacketStream;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+/// After a failed accept (out of file descriptors) the listener waits this long, so that a
+/// full descriptor table does not spin a core.
+const ACCEPT_BACKOFF_MS: u64 = 100;
+
+/// Why the proxy cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("the config has no [proxy] section; add one (docs/proxy.md)")]
+    NotConfigured,
+    #[error("{0}")]
+    Credentials(String),
+    #[error("[[proxy.rule]] pattern {pattern:?}: {error}")]
+    Rule { pattern: String, error: String },
+    #[error("cannot listen on {address}: {error}")]
+    Listen { address: String, error: String },
+}
+
+/// What every session reads.
+pub struct Shared {
+    /// The primary: the VIP and `primary_port`.
+    pub primary: String,
+    pub rules: Vec<Rule>,
+    pub replicas: replicas::Replicas,
+    pub users: users::Users,
+    next_id: AtomicU32,
+}
+
+/// Runs the proxy until the process ends.
+pub async fn run(config: Arc<Config>) -> Result<(), ProxyError> {
+    let proxy = config.proxy.clone().ok_or(ProxyError::NotConfigured)?;
+    let credentials = credentials::load(proxy.credentials_file.get_ref())
+        .map_err(|e| ProxyError::Credentials(e.to_string()))?;
+    let vip = SocketAddr::new(
+        config.vip.address.get_ref().ip,
+        *proxy.primary_port.get_ref(),
+    );
+    let mut rules = Vec::new();
+    for rule in &proxy.rule {
+        let pattern = rule.pattern.get_ref();
+        let compiled = compile_rule(pattern).map_err(|e| ProxyError::Rule {
+            pattern: pattern.clone(),
+            error: e.to_string(),
+        })?;
+        let target = match rule.route.get_ref().as_str() {
+            "replica" => Target::Replica,
+            _ => Target::Primary,
+        };
+        rules.push(Rule {
+            pattern: compiled,
+            target,
+        });
+    }
+    let listen = proxy.listen.get_ref().clone();
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|e| ProxyError::Listen {
+            address: listen.clone(),
+            error: e.to_string(),
+        })?;
+    let slots = replicas::slots(&config);
+    let shared = Arc::new(Shared {
+        primary: vip.to_string(),
+        rules,
+        replicas: slots.clone(),
+        users: users::Users::new(&vip.ip().to_string(), vip.port(), &credentials),
+        next_id: AtomicU32::new(1),
+    });
+    tokio::spawn(replicas::poll(
+        config.clone(),
+        slots,
+        *proxy.max_lag_s.get_ref(),
+    ));
+    tracing::info!(%listen, primary = %vip, replicas = config.replica.len(), "proxy listening");
+    let limit = Arc::new(Semaphore::new(*proxy.max_connections.get_ref() as usize));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(ACCEPT_BACKOFF_MS)).await;
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        match limit.clone().try_acquire_owned() {
+            Ok(permit) => {
+                tokio::spawn(async move {
+                    serve(stream, peer, &shared).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                tokio::spawn(too_many(stream));
+            }
+        }
+    }
+}
+
+/// One client, from greeting to goodbye.
+async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+    let mut client = PacketStream::new(stream);
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let admitted = match login::admit(&mut client, shared, id).await {
+        Ok(admitted) => admitted,
+        Err(e) => {
+            tracing::info!(%peer, error = %e, "login failed");
+            return;
+        }
+    };
+    tracing::debug!(%peer, user = %admitted.login.user, "session starts");
+    let session = session::Session::new(client, shared, admitted.login, admitted.primary);
+    match session.run().await {
+        Ok(()) => {}
+        // A client that closes without COM_QUIT is common (a killed script): not news.
+        Err(e @ BackendError::Client(_)) => tracing::debug!(%peer, error = %e, "session ends"),
+        Err(e) => tracing::info!(%peer, error = %e, "session ends"),
+    }
+}
+
+/// MariaDB's own answer when it is full: ER_CON_COUNT_ERROR as the first packet.
+async fn too_many(stream: TcpStream) {
+    let mut client = PacketStream::new(stream);
+    let error = Err::new(
+        1040,
+        "08004",
+        "Too many connections (tandem proxy max_connections)",
+    );
+    let _ = client.write(0, &error.encode()).await;
+}

@@ -1,0 +1,100 @@
+//! `[proxy]` validation: refusals at file:line:column, in sentences.
+
+use std::path::Path;
+use tandem::config::Config;
+
+const EXAMPLE: &str = include_str!("../resources/tandem.toml");
+
+const PROXY: &str = "
+[replication]
+binlog_dir = \"/var/lib/mysql-ha/binlog\"
+server_ids = { db-a = 1, db-b = 2 }
+credentials_file = \"/etc/tandem/replication.cred\"
+
+[[replica]]
+name = \"r1\"
+host = \"10.0.0.21\"
+credentials_file = \"/etc/tandem/replica-r1.cred\"
+
+[proxy]
+listen = \"0.0.0.0:3307\"
+credentials_file = \"/etc/tandem/proxy.cred\"
+max_lag_s = 3
+
+[[proxy.rule]]
+pattern = \"(?i)^select .* from reports\"
+route = \"replica\"
+";
+
+fn with_proxy(from: &str, to: &str) -> String {
+    assert!(PROXY.contains(from), "proxy has no {from:?}");
+    format!("{EXAMPLE}{}", PROXY.replacen(from, to, 1))
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    let at = text.find(needle).unwrap();
+    text[..at].matches('\n').count() + 1
+}
+
+fn refusal(text: &str) -> String {
+    match Config::parse(text, Path::new("/etc/tandem/tandem.toml")) {
+        Ok(_) => panic!("config was accepted:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_proxy_section_is_optional_and_takes_defaults() {
+    let config = Config::parse(&with_proxy("", ""), Path::new("t.toml")).unwrap();
+    let proxy = config.proxy.unwrap();
+    assert_eq!(*proxy.max_lag_s.get_ref(), 3);
+    assert_eq!(*proxy.max_connections.get_ref(), 500);
+    assert_eq!(*proxy.primary_port.get_ref(), 3306);
+    assert_eq!(proxy.rule.len(), 1);
+    assert!(Config::parse(EXAMPLE, Path::new("t.toml"))
+        .unwrap()
+        .proxy
+        .is_none());
+}
+
+#[test]
+fn a_bad_listen_address_rule_and_route_are_refused_where_they_stand() {
+    let text = with_proxy("0.0.0.0:3307", "0.0.0.0");
+    let line = line_of(&text, "listen = \"0.0.0.0\"");
+    assert_eq!(
+        refusal(&text),
+        format!(
+            "/etc/tandem/tandem.toml:{line}:10: listen = \"0.0.0.0\" is not an address and \
+             port; use e.g. \"0.0.0.0:3307\""
+        )
+    );
+    let text = with_proxy("(?i)^select .* from reports", "(unclosed");
+    let line = line_of(&text, "pattern = \"(unclosed");
+    assert!(
+        refusal(&text).starts_with(&format!(
+            "/etc/tandem/tandem.toml:{line}:11: pattern is not a valid regular expression"
+        )),
+        "{}",
+        refusal(&text)
+    );
+    let text = with_proxy("route = \"replica\"", "route = \"slave\"");
+    let line = line_of(&text, "route = \"slave\"");
+    assert_eq!(
+        refusal(&text),
+        format!(
+            "/etc/tandem/tandem.toml:{line}:9: route = \"slave\" is not valid; use \"primary\" \
+             or \"replica\""
+        )
+    );
+}
+
+#[test]
+fn limits_are_bounded() {
+    let text = with_proxy("max_lag_s = 3", "max_lag_s = 7200\nmax_connections = 0");
+    let error = refusal(&text);
+    assert!(error.contains("max_lag_s = 7200 is above 3600"), "{error}");
+    assert!(
+        error.contains("max_connections = 0 is outside 1..=50000"),
+        "{error}"
+    );
+}

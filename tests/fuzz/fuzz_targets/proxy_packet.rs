@@ -1,0 +1,32 @@
+//! The proxy's MySQL codec: framing, every message parser, the answer tracker and the
+//! statement classifier, on arbitrary bytes.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tandem::proxy::message::{Command, Err, Handshake, HandshakeResponse, Ok};
+use tandem::proxy::packet::take_packet;
+use tandem::proxy::response::{Expect, Response};
+use tandem::proxy::route::{classify, Session};
+
+fuzz_target!(|data: &[u8]| {
+    let mut rest = data;
+    while let Ok(Some((packet, used))) = take_packet(rest) {
+        let _ = Handshake::parse(&packet.payload);
+        let _ = HandshakeResponse::parse(&packet.payload);
+        let _ = Ok::parse(&packet.payload);
+        let _ = Err::parse(&packet.payload);
+        let _ = Command::parse(&packet.payload);
+        rest = &rest[used..];
+    }
+    for expect in [Expect::Results, Expect::Prepare] {
+        let mut response = Response::new(expect);
+        for chunk in data.split(|&b| b == b'\n') {
+            if response.feed(chunk).is_err() {
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(data);
+    let _ = classify(&text);
+    let _ = Session::default().route(&text, &[]);
+});
