@@ -133,23 +133,30 @@ fn two_daemons_switch_over_restart_mysqld_adopt_and_pause() {
 
     // Switchover a → b with a client writing through the VIP.
     let stop = AtomicBool::new(false);
-    let log = std::thread::scope(|scope| {
+    let (log, out) = std::thread::scope(|scope| {
         let writer = scope.spawn(|| lab.client.run(|| client::write_until(&stop, VIP, 0)));
         std::thread::sleep(Duration::from_millis(500));
         let out = tandem(&lab.a, &config, "switchover --to b --force --wait");
+        std::thread::sleep(Duration::from_millis(500));
+        // The writer stops before any assert: a failed one must not leave it writing (the
+        // scope would wait for it forever).
+        stop.store(true, Ordering::SeqCst);
+        (writer.join().unwrap(), out)
+    });
+    {
         let shown = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
             "{shown}{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        // --wait shows the steps as they happen: a's mysqld gone first (the VIP still
-        // there), then b active.
+        // --wait shows the steps as they happen: a's mysqld gone (its VIP goes right
+        // after, too quickly for a poll to catch in between), then b active.
         let progress: Vec<&str> = shown.lines().filter(|l| l.starts_with("  +")).collect();
         assert!(
             progress
                 .iter()
-                .any(|l| l.contains("a: ") && l.contains("vip ✓ mysqld ·")),
+                .any(|l| l.contains("a: ") && l.contains("mysqld ·")),
             "{shown}"
         );
         assert!(
@@ -157,10 +164,7 @@ fn two_daemons_switch_over_restart_mysqld_adopt_and_pause() {
             "{shown}"
         );
         println!("switchover --wait on a printed:\n{shown}");
-        std::thread::sleep(Duration::from_millis(500));
-        stop.store(true, Ordering::SeqCst);
-        writer.join().unwrap()
-    });
+    }
     let stored = lab.b.run(|| client::stored_ids(&cfg.settings.mysqld));
     let lost: Vec<u64> = log
         .acked

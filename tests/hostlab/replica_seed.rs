@@ -214,7 +214,7 @@ fn replica_add_seeds_while_a_client_writes_and_rebuild_moves_the_old_datadir_asi
     assert_eq!(standby.status.code(), Some(3), "{stderr}");
     assert!(
         stderr.contains(
-            "refused: b is not the active node (Primary, Mount, Mysqld, Vip not up here)"
+            "refused: b is not the active node (Primary, Mount, Vip, Mysqld not up here)"
         ),
         "{stderr}"
     );
