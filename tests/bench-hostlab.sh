@@ -8,4 +8,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --release --test hostlab bench_ -- --ignored --nocapture --test-threads=1 \
     2>&1 | sed -E 's/^test [a-z_:]+ \.\.\. //' \
-    | grep -E '^(host lab|start|stop|client|switchover|tandemd|unplanned|  detection)'
+    | grep -E '^(host lab|start|stop|client|switchover|tandemd|unplanned|  detection|the last|  +[0-9])'

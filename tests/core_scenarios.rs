@@ -177,8 +177,13 @@ fn replay(text: &str) -> String {
             out.push_str(line);
             out.push('\n');
             if let Some(flag) = command.strip_prefix("config ") {
-                if flag.trim() == "power-fence" {
-                    cluster = Cluster::new(1, true);
+                match flag.split_whitespace().collect::<Vec<_>>()[..] {
+                    ["power-fence"] => cluster = Cluster::new(1, true),
+                    ["peer-timeout", ticks] => {
+                        let ticks: u64 = ticks.parse().expect("peer-timeout TICKS");
+                        cluster = Cluster::with_config(1, false, |c| c.peer_timeout_ticks = ticks);
+                    }
+                    _ => panic!("unknown config line: {flag}"),
                 }
             } else {
                 let start = cluster.log.len();

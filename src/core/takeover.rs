@@ -57,7 +57,14 @@ impl Node {
                 format!("waiting for {peer} to read its DRBD state"),
             );
         }
-        if let Some(at) = self.handed_over_at {
+        // The peer handed the service (back) to this node after this node last handed it
+        // over: that is explicit, so the hold against ping-pong below does not apply.
+        let handed_back = match (self.handover_at, self.handed_over_at) {
+            (Some(back), Some(away)) => back > away,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if let Some(at) = self.handed_over_at.filter(|_| !handed_back) {
             if self.now - at <= 2 * self.cfg.peer_timeout_ticks {
                 return (
                     Goal::Hold,

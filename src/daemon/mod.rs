@@ -311,6 +311,11 @@ impl Daemon {
                 self.effects.spawn_power_fence();
             }
             Action::Send(message) => {
+                // This node's view as of now goes first: the peer decides on the message at
+                // once, and its last heartbeat may be up to a tick old (a Handover read
+                // against a view that still shows this node busy would wait for the next
+                // tick). Same order on every path, so the view always arrives first.
+                let _ = self.peer_out.send(PeerMessage::Heartbeat(self.core.view()));
                 let _ = self.peer_out.send(message);
             }
             Action::AnswerHelper { call, code } => {

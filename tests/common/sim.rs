@@ -145,8 +145,18 @@ pub fn core_config(index: usize, power_fence: bool) -> CoreConfig {
 
 impl Cluster {
     pub fn new(seed: u64, power_fence: bool) -> Self {
+        Self::with_config(seed, power_fence, |_| {})
+    }
+
+    /// As [`Cluster::new`], with both cores' config edited first (e.g. a longer timeout).
+    pub fn with_config(seed: u64, power_fence: bool, edit: impl Fn(&mut CoreConfig)) -> Self {
+        let config = |i| {
+            let mut config = core_config(i, power_fence);
+            edit(&mut config);
+            config
+        };
         let node = |i| SimNode {
-            core: Node::new(core_config(i, power_fence), None),
+            core: Node::new(config(i), None),
             alive: true,
             role: Role::Secondary,
             disk: DiskState::UpToDate,

@@ -27,6 +27,29 @@ fn first_after(log: &str, needle: &str, after: f64) -> Option<f64> {
         .find(|t| *t >= after)
 }
 
+/// The last switchover, both nodes' log lines merged by time (ms after `after`): where
+/// tandem's own time goes between the steps.
+fn print_timeline(logs: &[(&str, &String)], after: f64) {
+    let mut lines: Vec<(f64, String)> = Vec::new();
+    for (node, log) in logs {
+        for line in log.lines() {
+            let Some(t) = log_time(line).filter(|t| *t >= after) else {
+                continue;
+            };
+            let text = line.split_once("  INFO ").map_or(line, |(_, rest)| rest);
+            lines.push((
+                t,
+                format!("{node}: {}", text.chars().take(110).collect::<String>()),
+            ));
+        }
+    }
+    lines.sort_by(|x, y| x.0.total_cmp(&y.0));
+    println!("the last switchover's timeline (ms):");
+    for (t, text) in lines {
+        println!("  {:>8.1}  {text}", (t - after) * 1000.0);
+    }
+}
+
 fn now() -> f64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -186,6 +209,9 @@ fn bench_engine() {
                 started,
             );
         overheads.push(total - work);
+        if run == SWITCHOVERS - 1 {
+            print_timeline(&[(from.role, &from_log), (to.role, &to_log)], started);
+        }
     }
     println!("host lab, shared-disk, {SWITCHOVERS} switchovers with a client writing every 10 ms:");
     summary("switchover: client's longest write gap", gaps);

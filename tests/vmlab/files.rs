@@ -131,6 +131,7 @@ pub fn engine_config_path(run_dir: &Path) -> PathBuf {
 ///   `tandem status` reports the longest silence each run saw (bench.rs prints it);
 /// - a 1 s fence delay: the lab's power fence (fence_service.rs) takes well under that, so a
 ///   partitioned active node still shoots first;
+/// - the metrics endpoint on each guest's loopback (the switchover scenario scrapes it);
 /// - the power fence through the lab harness (power-fence.sh), and the journal in /run.
 pub fn engine_config_text(run_dir: &Path) -> String {
     let fence = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vmlab/power-fence.sh");
@@ -147,6 +148,7 @@ pub fn engine_config_text(run_dir: &Path) -> String {
         + &format!(
             "\n[timings]\nheartbeat_interval_ms = 200\npeer_timeout_ms = 1000\n\
              fence_delay_ms = 1000\n\n\
+             [metrics]\nlisten = \"127.0.0.1:9942\"\n\n\
              [engine]\nstate_dir = \"/run/tandem/state\"\nflap_guard_s = 60\n\
              power_fence_command = [\"/bin/sh\", \"{fence}\", \"{run}\"]\n",
             run = run_dir.display()

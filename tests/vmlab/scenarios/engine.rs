@@ -44,14 +44,47 @@ pub fn switchover_both_ways(lab: &mut Lab) {
     );
     let history = lab.tandem_ok(Node::A, "history");
     assert!(history.contains("SwitchoverStarted"), "{history}");
+    let metrics = drbd_metrics_on_real_drbd(lab);
     let restart = restart_tandemd_on_the_active_node(lab);
     println!(
         "    switchover vm-a → vm-b {:.1} s (run on the active node), vm-b → vm-a {:.1} s (run \
-         on the standby); client: {}; {restart}",
+         on the standby); client: {}; {metrics}; {restart}",
         a_to_b.as_secs_f64(),
         b_to_a.as_secs_f64(),
         report.summary
     );
+}
+
+/// tandemd's Prometheus endpoint on the active node (`[metrics] listen` in the lab's engine
+/// config) shows the real resource: roles, disk and connection states, nothing out of sync,
+/// and the traffic counters that events2 `--statistics` reported for the client's writes.
+fn drbd_metrics_on_real_drbd(lab: &mut Lab) -> String {
+    let text = lab.sh(Node::A, "curl -sf http://127.0.0.1:9942/metrics");
+    for line in [
+        "tandem_drbd_role{resource=\"r0\",role=\"Primary\"} 1",
+        "tandem_drbd_peer_role{resource=\"r0\",role=\"Secondary\"} 1",
+        "tandem_drbd_disk_state{resource=\"r0\",state=\"UpToDate\"} 1",
+        "tandem_drbd_peer_disk_state{resource=\"r0\",state=\"UpToDate\"} 1",
+        "tandem_drbd_connection_state{resource=\"r0\",state=\"Connected\"} 1",
+        "tandem_drbd_replication_state{resource=\"r0\",state=\"Established\"} 1",
+        "tandem_drbd_out_of_sync_bytes{resource=\"r0\"} 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(line)),
+            "no {line} in:\n{text}"
+        );
+    }
+    let counter = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    };
+    let written = counter("tandem_drbd_written_bytes_total{resource=\"r0\"}");
+    let sent = counter("tandem_drbd_sent_bytes_total{resource=\"r0\"}");
+    assert!(written > 0.0 && sent > 0.0, "{text}");
+    format!("metrics on vm-a: DRBD written {written} B, sent {sent} B")
 }
 
 /// kill -9 of tandemd on the active node, then a new tandemd: it decides nothing before
