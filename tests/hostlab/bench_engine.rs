@@ -3,7 +3,7 @@
 //! into its phases, and the daemon's RSS and idle CPU.
 
 use crate::client;
-use crate::engine::{engine_config, log_of, serving, start_daemon, tandem, wait_for};
+use crate::engine::{engine_config, fence_script, log_of, serving, start_daemon, tandem, wait_for};
 use crate::fixture::{Lab, LabNode, VIP};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
@@ -73,29 +73,6 @@ fn step_ms(log: &str, from: &str, to: &str, after: f64) -> f64 {
         (Some(a), Some(b)) if b >= a => (b - a) * 1000.0,
         _ => f64::NAN,
     }
-}
-
-/// A power fence for the lab: what losing power does to a node. Fences whichever node the
-/// caller is not, found from the caller's own address.
-fn fence_script(lab: &Lab) -> std::path::PathBuf {
-    let path = lab.dir.join("power-fence.sh");
-    let nodes = [(&lab.a, &lab.b), (&lab.b, &lab.a)];
-    let mut body = String::from("#!/bin/sh\nme=$(ip -4 -br addr show lan0 | awk '{print $3}')\n");
-    for (me, other) in nodes {
-        body.push_str(&format!(
-            "case \"$me\" in {ip}/*) ns={ns}; mnt={mntns};; esac\n",
-            ip = me.ip,
-            ns = other.netns,
-            mntns = other.mnt_ns.display()
-        ));
-    }
-    body.push_str(&format!(
-        "for p in $(ip netns pids $ns); do kill -9 $p; done\n\
-         nsenter --mount=$mnt umount -l {mnt} 2>/dev/null\nip -n $ns link set lan0 down\nexit 0\n",
-        mnt = lab.mountpoint().display()
-    ));
-    std::fs::write(&path, body).unwrap();
-    path
 }
 
 fn rss_kib_and_cpu_ticks(pid: u32) -> (u64, u64) {

@@ -112,6 +112,29 @@ pub(crate) fn mysqld_pid(node: &LabNode) -> String {
         .to_string()
 }
 
+/// A power fence for the lab: what losing power does to a node. Fences whichever node the
+/// caller is not, found from the caller's own address.
+pub(crate) fn fence_script(lab: &Lab) -> std::path::PathBuf {
+    let path = lab.dir.join("power-fence.sh");
+    let nodes = [(&lab.a, &lab.b), (&lab.b, &lab.a)];
+    let mut body = String::from("#!/bin/sh\nme=$(ip -4 -br addr show lan0 | awk '{print $3}')\n");
+    for (me, other) in nodes {
+        body.push_str(&format!(
+            "case \"$me\" in {ip}/*) ns={ns}; mnt={mntns};; esac\n",
+            ip = me.ip,
+            ns = other.netns,
+            mntns = other.mnt_ns.display()
+        ));
+    }
+    body.push_str(&format!(
+        "for p in $(ip netns pids $ns); do kill -9 $p; done\n\
+         nsenter --mount=$mnt umount -l {mnt} 2>/dev/null\nip -n $ns link set lan0 down\nexit 0\n",
+        mnt = lab.mountpoint().display()
+    ));
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
 #[test]
 fn two_daemons_switch_over_restart_mysqld_adopt_and_pause() {
     let lab = Lab::new();

@@ -16,6 +16,7 @@ mod observe;
 mod pause;
 mod proxy;
 mod replica;
+mod replica_failover;
 mod replica_promote;
 mod replica_seed;
 mod vip;
