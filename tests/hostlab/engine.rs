@@ -113,7 +113,9 @@ pub(crate) fn mysqld_pid(node: &LabNode) -> String {
 }
 
 /// A power fence for the lab: what losing power does to a node. Fences whichever node the
-/// caller is not, found from the caller's own address.
+/// caller is not, found from the caller's own address. Its link goes down first, so that
+/// nothing the dying processes' sockets send (a FIN, a RST from the kernel) reaches anyone: a
+/// node without power says nothing.
 pub(crate) fn fence_script(lab: &Lab) -> std::path::PathBuf {
     let path = lab.dir.join("power-fence.sh");
     let nodes = [(&lab.a, &lab.b), (&lab.b, &lab.a)];
@@ -127,8 +129,8 @@ pub(crate) fn fence_script(lab: &Lab) -> std::path::PathBuf {
         ));
     }
     body.push_str(&format!(
-        "for p in $(ip netns pids $ns); do kill -9 $p; done\n\
-         nsenter --mount=$mnt umount -l {mnt} 2>/dev/null\nip -n $ns link set lan0 down\nexit 0\n",
+        "ip -n $ns link set lan0 down\nfor p in $(ip netns pids $ns); do kill -9 $p; done\n\
+         nsenter --mount=$mnt umount -l {mnt} 2>/dev/null\nexit 0\n",
         mnt = lab.mountpoint().display()
     ));
     std::fs::write(&path, body).unwrap();

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_engine;
+mod bench_replica;
 mod chain;
 mod client;
 mod deploy;
