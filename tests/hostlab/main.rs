@@ -19,5 +19,6 @@ mod proxy;
 mod replica;
 mod replica_failover;
 mod replica_promote;
+mod replica_rejoin;
 mod replica_seed;
 mod vip;

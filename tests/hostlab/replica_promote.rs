@@ -3,7 +3,8 @@
 //! stopped so that r1 is ahead; then both pair nodes
 //! go down (tandemd and mysqld killed, their links down). `tandem replica promote r2` is
 //! refused (r2 is behind r1, by how much); `tandem replica promote r1` makes r1 the primary,
-//! r2 follows it and receives what it missed, and a write on r1 reaches r2.
+//! r2 follows it and receives what it missed, and a write on r1 reaches r2. Then the old
+//! primary rejoins as a replica of r1 by the runbook's commands (replica_rejoin.rs).
 
 use crate::engine::{serving, start_daemon, status, tandem, wait_for};
 use crate::fixture::{Lab, SUBNET};
@@ -171,6 +172,9 @@ fn replica_promote_refuses_a_replica_behind_and_promotes_the_most_advanced() {
         replica_sql(&lab, &r2, "SELECT id FROM lab.writes ORDER BY id"),
         replica_sql(&lab, &r1, "SELECT id FROM lab.writes ORDER BY id")
     );
+
+    // The runbook's last step: the old primary, a, rejoins as a replica of r1.
+    crate::replica_rejoin::old_primary_rejoins(&lab, &lab.a, &r1, &pair_pos);
     for mut child in children {
         let _ = child.kill();
         let _ = child.wait();
