@@ -33,9 +33,12 @@ pub const LAG_THRESHOLD_S: u64 = 10;
 /// this soon; MariaDB's default (60 s) would leave every replica a minute behind.
 pub const CONNECT_RETRY_S: u64 = 1;
 /// The replica's `slave_net_timeout`: its IO thread gives up on a silent source after this
-/// and reconnects. The VIP is removed before the old source stops, so its FIN never reaches
-/// the replica; with MariaDB's default (60 s) every replica would sit a minute on a dead
-/// connection after each switchover. Measured in the host lab: 60 s with the default.
+/// and reconnects. A source that loses its power or its link sends no FIN, so after a
+/// failover this timeout is how a replica learns its source is gone; with MariaDB's default
+/// (60 s) every replica would sit a minute on the dead connection. (On a switchover mysqld
+/// stops while the VIP is still up, and the replica sees the connection close.) The host lab
+/// measured 60 s with the default when the VIP still went first; with 4 s a replica applies
+/// the survivor's first write ~0.2 s after it (tests/bench-replica.sh).
 pub const NET_TIMEOUT_S: u64 = 4;
 /// `MASTER_HEARTBEAT_PERIOD`: the source sends a heartbeat when idle this long, so that an
 /// idle but live source never trips [`NET_TIMEOUT_S`].
