@@ -7,11 +7,13 @@
 //! primary rejoins as a replica of r1 by the runbook's commands (replica_rejoin.rs).
 
 use crate::engine::{serving, start_daemon, status, tandem, wait_for};
+use crate::fixture::LabNode;
 use crate::fixture::{Lab, SUBNET};
 use crate::replica::{
     credentials, replica_entry, replica_sql, source_sql, start_replica, TANDEM_PASSWORD,
 };
 use std::path::PathBuf;
+use std::process::Child;
 use std::time::Duration;
 
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -41,8 +43,18 @@ fn promote_config(lab: &Lab) -> PathBuf {
     path
 }
 
-#[test]
-fn replica_promote_refuses_a_replica_behind_and_promotes_the_most_advanced() {
+/// The pair (a serving) feeding r1 and r2, both with binlogs and `log_slave_updates` and
+/// tandem's promotion grants, both caught up with a's first rows (ids 1 and 2).
+pub(crate) struct PromoteLab {
+    pub r1: LabNode,
+    pub r2: LabNode,
+    pub config: PathBuf,
+    pub daemons: Vec<Child>,
+    pub children: Vec<Child>,
+    pub lab: Lab,
+}
+
+pub(crate) fn promote_lab() -> PromoteLab {
     let lab = Lab::new();
     lab.mount_shared(&lab.a);
     lab.umount(&lab.a);
@@ -65,7 +77,7 @@ fn replica_promote_refuses_a_replica_behind_and_promotes_the_most_advanced() {
         );
     }
     let config = promote_config(&lab);
-    let daemons = [
+    let daemons = vec![
         start_daemon(&lab, &lab.a, &config),
         start_daemon(&lab, &lab.b, &config),
     ];
@@ -86,6 +98,46 @@ fn replica_promote_refuses_a_replica_behind_and_promotes_the_most_advanced() {
     wait_for(&lab, "both replicas to catch up", CATCH_UP_TIMEOUT, || {
         caught_up("r1") && caught_up("r2")
     });
+    PromoteLab {
+        r1,
+        r2,
+        config,
+        daemons,
+        children,
+        lab,
+    }
+}
+
+/// The pair is gone: both daemons and the server killed, both nodes off the network.
+pub(crate) fn pair_gone(lab: &Lab, daemons: Vec<Child>) {
+    for mut d in daemons {
+        let _ = d.kill();
+        let _ = d.wait();
+    }
+    // Only the processes in a's and b's network namespaces (never by name: the host's PID
+    // namespace is shared with other labs).
+    for node in [&lab.a, &lab.b] {
+        crate::fixture::host(&format!("ip netns pids {} | xargs -r kill -9", node.netns));
+    }
+    for node in [&lab.a, &lab.b] {
+        node.sh_ok("ip link set lan0 down");
+    }
+}
+
+#[test]
+fn replica_promote_refuses_a_replica_behind_and_promotes_the_most_advanced() {
+    let PromoteLab {
+        r1,
+        r2,
+        config,
+        daemons,
+        children,
+        lab,
+    } = promote_lab();
+    let caught_up = |name: &str| {
+        let r = replica_entry(&status(&lab.a, &config), name);
+        r["state"] == "replicating" && r["gtid_behind"] == 0
+    };
     // r2 stops; three more transactions reach r1 only.
     replica_sql(&lab, &r2, "STOP SLAVE");
     for id in 3..=5 {
@@ -109,19 +161,7 @@ fn replica_promote_refuses_a_replica_behind_and_promotes_the_most_advanced() {
     );
     assert!(replica_sql(&lab, &r1, "SHOW SLAVE STATUS").contains("10.99.0.100"));
 
-    // The pair is gone: both daemons and the server killed, both nodes off the network.
-    for mut d in daemons {
-        let _ = d.kill();
-        let _ = d.wait();
-    }
-    // Only the processes in a's and b's network namespaces (never by name: the host's PID
-    // namespace is shared with other labs).
-    for node in [&lab.a, &lab.b] {
-        crate::fixture::host(&format!("ip netns pids {} | xargs -r kill -9", node.netns));
-    }
-    for node in [&lab.a, &lab.b] {
-        node.sh_ok("ip link set lan0 down");
-    }
+    pair_gone(&lab, daemons);
 
     let behind = tandem(&lab.client, &config, "replica promote r2");
     let stderr = String::from_utf8_lossy(&behind.stderr);
