@@ -156,12 +156,11 @@ fn pair_config(lab: &Lab, fence: &std::path::Path) -> PathBuf {
     path
 }
 
-#[test]
-fn replicas_follow_the_vip_through_a_power_loss_of_the_active_node() {
-    let pair = ReplicaPair::start();
+/// a loses power while the client writes through the VIP; b serves and takes writes.
+fn power_loss_under_writes(pair: &ReplicaPair) -> client::WriteLog {
     let (lab, config) = (&pair.lab, &pair.config);
     let stop = AtomicBool::new(false);
-    let log = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let writer = scope.spawn(|| lab.client.run(|| client::write_until(&stop, VIP, 0)));
         std::thread::sleep(Duration::from_millis(500));
         // The writer must stop even if the failover does not happen, or the scope never ends.
@@ -182,14 +181,21 @@ fn replicas_follow_the_vip_through_a_power_loss_of_the_active_node() {
             std::panic::resume_unwind(panic);
         }
         log
-    });
+    })
+}
+
+#[test]
+fn replicas_follow_the_vip_through_a_power_loss_of_the_active_node() {
+    let pair = ReplicaPair::start();
+    let (lab, config) = (&pair.lab, &pair.config);
+    let log = power_loss_under_writes(&pair);
     let failed_over = Instant::now();
     wait_for(lab, "the replicas to follow b", FOLLOW_TIMEOUT, || {
         pair.followed_by_replicas(&lab.b)
     });
     eprintln!(
         "power loss of a: {} writes acknowledged, {} failed or timed out, longest gap {} ms; \
-         replicas caught up with b {:?} after b's first writes",
+         replicas caught up with b {:?} after the client stopped",
         log.acked.len(),
         log.failed,
         log.longest_gap.as_millis(),
@@ -215,27 +221,8 @@ fn replicas_follow_the_vip_through_a_power_loss_of_the_active_node() {
     assert_eq!(source_sql(lab, &lab.b, "SELECT @@gtid_strict_mode"), "1");
 
     // Every acknowledged write is on b and on both replicas; the same rows, the same GTIDs.
-    assert!(!log.acked.is_empty(), "{log:?}");
     let source_rows = source_sql(lab, &lab.b, "SELECT id FROM lab.writes ORDER BY id");
-    for node in std::iter::once(&lab.b).chain(&pair.replicas) {
-        let rows = if node.role == "b" {
-            source_rows.clone()
-        } else {
-            replica_sql(lab, node, "SELECT id FROM lab.writes ORDER BY id")
-        };
-        let ids: Vec<u64> = rows.lines().map(|l| l.parse().unwrap()).collect();
-        let lost: Vec<u64> = log
-            .acked
-            .iter()
-            .copied()
-            .filter(|id| ids.binary_search(id).is_err())
-            .collect();
-        assert!(
-            lost.is_empty(),
-            "{}: acknowledged but missing: {lost:?}",
-            node.role
-        );
-    }
+    assert_every_ack_on(&pair, &log, &source_rows);
     for node in &pair.replicas {
         let rows = replica_sql(lab, node, "SELECT id FROM lab.writes ORDER BY id");
         assert_eq!(rows, source_rows, "{} diverged", node.role);
@@ -249,6 +236,32 @@ fn replicas_follow_the_vip_through_a_power_loss_of_the_active_node() {
             replica_sql(lab, node, "SELECT @@gtid_strict_mode"),
             "1",
             "{}",
+            node.role
+        );
+    }
+}
+
+/// Every id the client saw acknowledged is on b (whose rows are `source_rows`) and on both
+/// replicas.
+fn assert_every_ack_on(pair: &ReplicaPair, log: &client::WriteLog, source_rows: &str) {
+    let lab = &pair.lab;
+    assert!(!log.acked.is_empty(), "{log:?}");
+    for node in std::iter::once(&lab.b).chain(&pair.replicas) {
+        let rows = if node.role == "b" {
+            source_rows.to_string()
+        } else {
+            replica_sql(lab, node, "SELECT id FROM lab.writes ORDER BY id")
+        };
+        let ids: Vec<u64> = rows.lines().map(|l| l.parse().unwrap()).collect();
+        let lost: Vec<u64> = log
+            .acked
+            .iter()
+            .copied()
+            .filter(|id| ids.binary_search(id).is_err())
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "{}: acknowledged but missing: {lost:?}",
             node.role
         );
     }
