@@ -5,7 +5,7 @@
 use crate::client::{self, APP_PASSWORD, APP_USER};
 use crate::files::engine_config_path;
 use crate::lab::{Lab, Node, MOUNTPOINT, NODES, RESOURCE};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tandem::cli::json::StatusJson;
 
@@ -41,6 +41,14 @@ impl Lab {
     /// tandemd on both and waits until vm-a, the preferred node, serves. Then creates the
     /// client's schema and user. Returns how long the engine took to bring vm-a up.
     pub fn start_engine(&mut self) -> Duration {
+        self.start_engine_with(&engine_config_path(&self.run_dir), false)
+    }
+
+    /// [`Lab::start_engine`] with another config file for tandemd (e.g. with replicas).
+    /// `a_first`: vm-a's tandemd alone until vm-a serves, then vm-b's. Started together, a
+    /// vm-b whose tandemd comes up first and hears nothing from vm-a within the peer timeout
+    /// takes the service itself (DRBD shows vm-a Secondary): seen once under TCG.
+    pub fn start_engine_with(&mut self, config: &Path, a_first: bool) -> Duration {
         let template = self.env.mariadb_template.display().to_string();
         self.tandem_ok(Node::A, "drbd primary");
         self.sh(
@@ -53,15 +61,30 @@ impl Lab {
         );
         self.tandem_ok(Node::A, "drbd secondary");
         for node in NODES {
-            self.install_engine_config(node);
+            self.install_config(node, config);
             self.sh(node, &format!("drbdadm adjust {RESOURCE}"));
         }
-        for node in NODES {
-            self.start_tandemd(node);
-        }
-        let took = self.wait_engine("vm-a to serve", ENGINE_START_TIMEOUT, |lab| {
-            lab.serving(Node::A)
-        });
+        let took = if a_first {
+            self.start_tandemd(Node::A);
+            let took = self.wait_engine("vm-a to serve", ENGINE_START_TIMEOUT, |lab| {
+                lab.serving(Node::A)
+            });
+            self.start_tandemd(Node::B);
+            self.wait_engine("vm-b to stand by", ENGINE_START_TIMEOUT, |lab| {
+                lab.standing_by(Node::B)
+                    && lab
+                        .reason(Node::B)
+                        .is_some_and(|r| r.contains("vm-a is active"))
+            });
+            took
+        } else {
+            for node in NODES {
+                self.start_tandemd(node);
+            }
+            self.wait_engine("vm-a to serve", ENGINE_START_TIMEOUT, |lab| {
+                lab.serving(Node::A)
+            })
+        };
         self.sh(
             Node::A,
             &format!(
@@ -81,6 +104,11 @@ impl Lab {
     /// The engine config as /etc/tandem/tandem.toml and the DRBD file rendered from it.
     pub fn install_engine_config(&mut self, node: Node) {
         let config = engine_config_path(&self.run_dir);
+        self.install_config(node, &config);
+    }
+
+    /// `config` as /etc/tandem/tandem.toml and the DRBD file rendered from it.
+    pub fn install_config(&mut self, node: Node, config: &Path) {
         self.sh(
             node,
             &format!(

@@ -55,6 +55,8 @@ pub fn write_configs(run_dir: &Path) -> Result<(), String> {
     }
     fs::write(engine_config_path(run_dir), engine_config_text(run_dir))
         .map_err(|e| e.to_string())?;
+    fs::write(replica_config_path(run_dir), replica_config_text(run_dir))
+        .map_err(|e| e.to_string())?;
     let key = run_dir.join("peer.key");
     let mut bytes = [0u8; 32];
     fs::File::open("/dev/urandom")
@@ -152,5 +154,28 @@ pub fn engine_config_text(run_dir: &Path) -> String {
              [engine]\nstate_dir = \"/run/tandem/state\"\nflap_guard_s = 60\n\
              power_fence_command = [\"/bin/sh\", \"{fence}\", \"{run}\"]\n",
             run = run_dir.display()
+        )
+}
+
+pub fn replica_config_path(run_dir: &Path) -> PathBuf {
+    run_dir.join("config").join("tandem-replica.toml")
+}
+
+/// The replica in the VM lab: a second MariaDB server on vm-b, on its own port and a datadir
+/// off DRBD (`tests/vmlab/scenarios/replica.rs`).
+pub const REPLICA_PORT: u16 = 3307;
+/// The accounts' credentials files, installed 0600 in the guests by the replica scenario.
+pub const REPLICATION_CREDENTIALS: &str = "/etc/tandem/repl.cred";
+pub const REPLICA_CREDENTIALS: &str = "/etc/tandem/replica-r1.cred";
+
+/// The engine config with the active node as a GTID source (binlog on the DRBD filesystem,
+/// a server_id per node) and one `[[replica]]`, r1, on vm-b's port [`REPLICA_PORT`].
+pub fn replica_config_text(run_dir: &Path) -> String {
+    engine_config_text(run_dir)
+        + &format!(
+            "\n[replication]\nbinlog_dir = \"/srv/tandem/binlog\"\n\
+             server_ids = {{ vm-a = 1, vm-b = 2 }}\ncredentials_file = \"{REPLICATION_CREDENTIALS}\"\n\n\
+             [[replica]]\nname = \"r1\"\nhost = \"10.99.0.2\"\nport = {REPLICA_PORT}\n\
+             credentials_file = \"{REPLICA_CREDENTIALS}\"\n"
         )
 }

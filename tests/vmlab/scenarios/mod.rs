@@ -14,6 +14,7 @@ mod link;
 mod mariadb;
 mod power;
 mod protocol;
+mod replica;
 mod resolve;
 mod roles;
 mod sb_policy;
@@ -144,6 +145,11 @@ pub const ALL: &[Scenario] = &[
         name: "engine_primary_power_loss_fails_over",
         start: Start::InSync,
         run: engine::primary_power_loss_fails_over,
+    },
+    Scenario {
+        name: "engine_replica_follows_a_drbd_failover",
+        start: Start::InSync,
+        run: replica::run,
     },
     Scenario {
         name: "engine_split_brain_detected_and_resolved_keeping_a_copy",
