@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use tandem::cli::ops::HELPER_TIMEOUT_MS;
+use tandem::core::power::PeerPower;
 use tandem::core::{Action, CoreConfig, DrbdView, Health, Helper, Input, Node, PeerMessage, Step};
 use tandem::drbd::{ConnectionState, DiskState, Role};
 use tandem::exec::fence::{FenceCommandError, FENCE_COMMAND_TIMEOUT_MS};
@@ -91,6 +92,8 @@ pub struct Cluster {
     /// The power-fence command hangs: it neither succeeds nor fails until exec's timeout
     /// kills it and reports failure. The BMC may have acted anyway (its answer was lost).
     pub power_fence_hangs: bool,
+    /// The power-status command gets no answer from the BMC (reads unknown).
+    pub power_status_fails: bool,
     /// A hung power-fence command per node: the tick exec's timeout reports it failed.
     fence_hang: [Option<u64>; 2],
     /// Slow peer replies: each message takes 1 + up to this many more ticks (possibly past
@@ -103,6 +106,10 @@ pub struct Cluster {
     /// Per path and direction, the tick the last message sent is due: TCP delivers one
     /// direction of one connection in order, so a later message never overtakes an earlier.
     last_due: [[u64; 2]; MAX_PEER_PATHS],
+    /// A fence-peer helper's process takes this many ticks to reach tandemd (0: at once).
+    pub helper_delay_ticks: u64,
+    /// Helpers started but not yet at tandemd: (node, call, tick they reach it).
+    slow_helpers: Vec<(usize, u64, u64)>,
     /// DRBD fence-peer calls waiting for tandemd's answer: (node, call, tick the shim gives up).
     helper_deadlines: Vec<(usize, u64, u64)>,
     /// The daemon drives its core (ready, advance, perform) after every input, not once a
@@ -139,6 +146,7 @@ pub fn core_config(index: usize, power_fence: bool) -> CoreConfig {
         power_fence,
         automatic_failover: true,
         fence_delay_ticks: 4,
+        power_status: false,
         preferred: index == 0,
     }
 }
@@ -181,11 +189,14 @@ impl Cluster {
             power_fence,
             power_fence_fails: false,
             power_fence_hangs: false,
+            power_status_fails: false,
             fence_hang: [None, None],
             peer_delay_max_ticks: 0,
             peer_paths: 1,
             last_due: [[0, 0]; MAX_PEER_PATHS],
             helper_deadlines: Vec::new(),
+            helper_delay_ticks: 0,
+            slow_helpers: Vec::new(),
             drive_after_input: false,
             dirty: [false, false],
             hung_fences: 0,
@@ -237,6 +248,7 @@ impl Cluster {
         // DRBD suspends I/O (resource-and-stonith) as it loses the connection, before any
         // further write completes: fencing first, then this tick's writes.
         self.fence_on_disconnect();
+        self.start_slow_helpers();
         self.drive_dirty();
         self.replicate();
         self.deliver();
@@ -313,11 +325,42 @@ impl Cluster {
     }
 
     /// DRBD runs the fence-peer helper on node `i`; the shim waits for tandemd, bounded.
+    /// With `helper_delay_ticks`, the helper's process takes that long to reach tandemd.
     fn call_fence_peer(&mut self, i: usize, call: u64) {
-        self.helper_deadlines
-            .push((i, call, self.now + HELPER_TIMEOUT_TICKS));
         self.log
             .push(format!("{}: DRBD calls fence-peer", NAMES[i]));
+        if self.helper_delay_ticks > 0 {
+            let due = self.now + self.helper_delay_ticks;
+            self.slow_helpers.push((i, call, due));
+            return;
+        }
+        self.reach_tandemd(i, call);
+    }
+
+    /// Slow fence-peer helpers whose process has started by now reach tandemd.
+    fn start_slow_helpers(&mut self) {
+        let now = self.now;
+        let (due, waiting): (Vec<_>, Vec<_>) = self
+            .slow_helpers
+            .drain(..)
+            .partition(|(_, _, at)| *at <= now);
+        self.slow_helpers = waiting;
+        for (i, call, _) in due {
+            let node = &self.nodes[i];
+            let waited_for = node.fence_wait == Some(call) || node.disconnect_call == Some(call);
+            if node.alive && waited_for {
+                self.log.push(format!(
+                    "{}: the slow fence-peer helper reaches tandemd",
+                    NAMES[i]
+                ));
+                self.reach_tandemd(i, call);
+            }
+        }
+    }
+
+    fn reach_tandemd(&mut self, i: usize, call: u64) {
+        self.helper_deadlines
+            .push((i, call, self.now + HELPER_TIMEOUT_TICKS));
         self.input(i, Input::Helper(Helper::FencePeer { call }));
     }
 
@@ -380,6 +423,22 @@ impl Cluster {
                 self.crash(1 - i);
                 self.input(i, Input::PowerFenced(Ok(())));
             }
+            Action::QueryPeerPower => {
+                // The truth, or no answer at all (a BMC that does not reply): a reading
+                // never claims off for a running peer.
+                let power = if self.power_status_fails {
+                    PeerPower::Unknown("fence_ipmilan: connection timed out".into())
+                } else if self.nodes[1 - i].alive {
+                    PeerPower::On
+                } else {
+                    PeerPower::Off
+                };
+                self.log.push(format!(
+                    "{name}: power status of {}: {power:?}",
+                    NAMES[1 - i]
+                ));
+                self.input(i, Input::PeerPower(power));
+            }
             Action::Send(message) => {
                 if !matches!(message, PeerMessage::Heartbeat(_)) {
                     self.log.push(format!("{name}: send {message:?}"));
@@ -437,9 +496,23 @@ impl Cluster {
             if at > self.now || !self.nodes[i].alive || self.nodes[i].fence_wait.is_some() {
                 continue;
             }
+            // events2 reports every change in order: a change of this tick that came before
+            // the step's role change (a lost connection while still Primary) is seen first.
+            self.report_drbd_before_role_change(i, step);
             if let Some(result) = self.apply(i, step) {
                 self.finish(i, step, result);
             }
+        }
+    }
+
+    fn report_drbd_before_role_change(&mut self, i: usize, step: Step) {
+        let changes_role = matches!(step, Step::Demote | Step::ForceDemote);
+        let view = self.view(i);
+        let node = &self.nodes[i];
+        if changes_role && self.now >= node.drbd_dump_at && node.last_view.as_ref() != Some(&view) {
+            self.nodes[i].last_view = Some(view.clone());
+            self.input(i, Input::Drbd(view));
+            self.drive_dirty();
         }
     }
 
@@ -678,7 +751,8 @@ impl Cluster {
     pub fn restart_daemon(&mut self, i: usize, dump_ticks: u64) {
         let services = self.nodes[i].core.status().services;
         let up = |name: &str| services.iter().any(|(n, u)| n == name && *u);
-        let mut core = Node::new(core_config(i, self.power_fence), None);
+        // The config file survives too, with the cluster's edits.
+        let mut core = Node::new(self.nodes[i].core.config().clone(), None);
         for (name, detail) in self.nodes[i].core.status().stale {
             core.restore_stale(&name, detail);
         }
@@ -708,7 +782,7 @@ impl Cluster {
         let records = self.nodes[i].core.status().stale;
         let pause = self.nodes[i].core.cluster_pause().clone();
         let node = &mut self.nodes[i];
-        node.core = Node::new(core_config(i, self.power_fence), None);
+        node.core = Node::new(node.core.config().clone(), None);
         node.core.restore_pause(pause);
         // The journal survives: its stale records come back (daemon/setup.rs).
         for (name, detail) in records {

@@ -56,11 +56,16 @@ impl Lab {
             self.install_engine_config(node);
             self.sh(node, &format!("drbdadm adjust {RESOURCE}"));
         }
-        for node in NODES {
-            self.start_tandemd(node);
-        }
+        // vm-a first, then vm-b once vm-a serves: started together, a vm-b whose tandemd is
+        // up a peer timeout before vm-a's (a slow start under TCG) rightly takes the service
+        // itself (vm-a silent, DRBD shows it Secondary), and the scenarios expect vm-a active.
+        self.start_tandemd(Node::A);
         let took = self.wait_engine("vm-a to serve", ENGINE_START_TIMEOUT, |lab| {
             lab.serving(Node::A)
+        });
+        self.start_tandemd(Node::B);
+        self.wait_engine("vm-b to stand by", ENGINE_START_TIMEOUT, |lab| {
+            lab.standing_by(Node::B)
         });
         self.sh(
             Node::A,
