@@ -126,7 +126,11 @@ pub fn engine_config_path(run_dir: &Path) -> PathBuf {
 /// - `fencing = "resource-only"`: DRBD calls tandem's fence-peer handler (kernel-helpers/)
 ///   when it loses the peer while Primary, and before promoting over a peer in DUnknown;
 /// - mysqld listening on every address (the client connects through the VIP), with the
-///   template's 8 MiB redo log, the example config's 1 MiB ibtmp1 and TCG-sized timeouts;
+///   template's 8 MiB redo log, the example config's 1 MiB ibtmp1 and TCG-sized timeouts,
+///   and, for this emulated 32 MiB server, no native AIO (io_uring's setup is slow under
+///   TCG), no buffer-pool load, one InnoDB I/O and purge thread each and no adaptive hash
+///   index: 0.55 s less in a start with a cold page cache (`--bench-mysqld`, docs/operations.md
+///   "Failover speed"); lab settings, not advice for real servers;
 /// - a 200 ms heartbeat and a 1 s peer timeout: TCG guests stall for hundreds of ms, and
 ///   `tandem status` reports the longest silence each run saw (bench.rs prints it);
 /// - a 3 s fence delay (the default): in a partition the active node shoots first, after
@@ -146,7 +150,10 @@ pub fn engine_config_text(run_dir: &Path) -> String {
             "args = [\"--innodb-buffer-pool-size=32M\"]",
             "args = [\"--bind-address=0.0.0.0\", \"--skip-name-resolve\", \
              \"--innodb-buffer-pool-size=32M\", \"--innodb-log-file-size=8M\", \
-             \"--innodb-temp-data-file-path=ibtmp1:1M:autoextend\"]\n\
+             \"--innodb-temp-data-file-path=ibtmp1:1M:autoextend\", \
+             \"--innodb-use-native-aio=OFF\", \"--innodb-buffer-pool-load-at-startup=OFF\", \
+             \"--innodb-read-io-threads=1\", \"--innodb-write-io-threads=1\", \
+             \"--innodb-purge-threads=1\", \"--innodb-adaptive-hash-index=OFF\"]\n\
              start_timeout_ms = 90000\nstop_timeout_ms = 30000",
         )
         + &format!(
