@@ -132,6 +132,18 @@ impl Node {
             );
         }
         if self.drbd.connected() {
+            if self.cfg.power_fence && self.power_query_due() {
+                // A read, not an action on the peer: when DRBD reports the loss (up to its
+                // ping interval and timeout later), the reading is there already.
+                return (
+                    Goal::QueryPeerPower,
+                    format!(
+                        "{peer} is silent on the peer link, but DRBD shows it Connected ({}): \
+                         it is never fenced while so; asking its power status meanwhile",
+                        self.drbd.peer_role
+                    ),
+                );
+            }
             return (
                 Goal::Hold,
                 format!(
