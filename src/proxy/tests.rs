@@ -305,6 +305,8 @@ proptest! {
         let _ = Ok::parse(&bytes);
         let _ = Err::parse(&bytes);
         let _ = Command::parse(&bytes);
+        let _ = crate::proxy::cluster::http_body(&bytes);
+        let _ = crate::proxy::cluster::parse_metrics(&String::from_utf8_lossy(&bytes));
         for expect in [Expect::Results, Expect::Prepare] {
             let mut r = Response::new(expect);
             for chunk in bytes.chunks(7) {

@@ -2,6 +2,7 @@
 //! and the replica health poll. The decisions are in the pure modules beside this one.
 
 mod backend;
+mod cluster;
 mod io;
 mod login;
 mod replicas;
@@ -9,12 +10,14 @@ mod session;
 mod users;
 
 pub use backend::BACKEND_CONNECT_TIMEOUT_MS;
+pub use cluster::{CLUSTER_POLL_INTERVAL_MS, SCRAPE_TIMEOUT_MS};
 pub use login::CLIENT_LOGIN_TIMEOUT_MS;
 pub use replicas::HEALTH_INTERVAL_MS;
 pub use session::{CLIENT_IDLE_TIMEOUT_S, GTID_WAIT_TIMEOUT_MS};
 pub use users::USER_LOOKUP_TIMEOUT_MS;
 
 use crate::config::{credentials, proxy::compile_rule, Config};
+use crate::proxy::cluster::Primary;
 use crate::proxy::message::Err;
 use crate::proxy::route::{Rule, Target};
 use backend::BackendError;
@@ -24,7 +27,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 
 /// After a failed accept (out of file descriptors) the listener waits this long, so that a
 /// full descriptor table does not spin a core.
@@ -50,6 +53,9 @@ pub struct Shared {
     pub rules: Vec<Rule>,
     pub replicas: replicas::Replicas,
     pub users: users::Users,
+    /// Where tandemd says the service is (`runtime/cluster.rs`); `Unknown` without
+    /// `tandemd_metrics`.
+    pub cluster: watch::Receiver<Primary>,
     next_id: AtomicU32,
 }
 
@@ -86,11 +92,16 @@ pub async fn run(config: Arc<Config>) -> Result<(), ProxyError> {
             error: e.to_string(),
         })?;
     let slots = replicas::slots(&config);
+    let (verdict, cluster_view) = watch::channel(Primary::Unknown);
+    if let Some(endpoints) = &proxy.tandemd_metrics {
+        tokio::spawn(cluster::poll(endpoints.get_ref().clone(), verdict));
+    }
     let shared = Arc::new(Shared {
         primary: vip.to_string(),
         rules,
         replicas: slots.clone(),
         users: users::Users::new(&vip.ip().to_string(), vip.port(), &credentials),
+        cluster: cluster_view,
         next_id: AtomicU32::new(1),
     });
     tokio::spawn(replicas::poll(
@@ -127,6 +138,14 @@ pub async fn run(config: Arc<Config>) -> Result<(), ProxyError> {
 /// One client, from greeting to goodbye.
 async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     let mut client = PacketStream::new(stream);
+    let verdict = shared.cluster.borrow().clone();
+    if let Primary::None { sentence } = verdict {
+        // Before the greeting, as MariaDB refuses: no login waits on a VIP nobody holds.
+        let error = Err::new(2003, "HY000", format!("tandem proxy: {sentence}"));
+        let _ = client.write(0, &error.encode()).await;
+        tracing::debug!(%peer, %sentence, "session refused: no active node");
+        return;
+    }
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let admitted = match login::admit(&mut client, shared, id).await {
         Ok(admitted) => admitted,
