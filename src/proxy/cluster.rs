@@ -201,6 +201,20 @@ pub fn decide(readings: &[Reading]) -> Primary {
     }
 }
 
+/// Why a session that logged in while `node` served (`None`: while the verdict was unknown)
+/// has lost its primary under the verdict `now`, if it has: nobody serves, or another node
+/// does. Its statement in flight may or may not have been applied; it is failed, never
+/// replayed.
+pub fn lost(node: Option<&str>, now: &Primary) -> Option<String> {
+    match (node, now) {
+        (_, Primary::None { sentence }) => Some(sentence.clone()),
+        (Some(was), Primary::Active { node }) if was != node => {
+            Some(format!("the primary moved from {was} to {node}"))
+        }
+        _ => None,
+    }
+}
+
 /// What one endpoint said, as a clause.
 fn said(reading: &Reading) -> String {
     match &reading.view {

@@ -165,3 +165,33 @@ fn two_serving_nodes_refuse_new_sessions() {
         }
     );
 }
+
+#[test]
+fn a_session_loses_its_primary_when_nobody_or_another_node_serves() {
+    let active = |node: &str| Primary::Active {
+        node: node.to_string(),
+    };
+    assert_eq!(lost(Some("a"), &active("a")), None);
+    assert_eq!(
+        lost(Some("a"), &Primary::Unknown),
+        None,
+        "a silent tandemd proves nothing"
+    );
+    assert_eq!(
+        lost(Some("a"), &active("b")),
+        Some("the primary moved from a to b".to_string())
+    );
+    let none = Primary::None {
+        sentence: "no active node: …".to_string(),
+    };
+    assert_eq!(
+        lost(Some("a"), &none),
+        Some("no active node: …".to_string())
+    );
+    assert_eq!(lost(None, &none), Some("no active node: …".to_string()));
+    assert_eq!(
+        lost(None, &active("b")),
+        None,
+        "not known to be another node"
+    );
+}

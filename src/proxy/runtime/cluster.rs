@@ -44,11 +44,14 @@ pub async fn poll(endpoints: Vec<String>, verdict: watch::Sender<Primary>) {
 fn log_change(previous: &Primary, next: &Primary) {
     match (previous, next) {
         (Primary::Active { node: from }, Primary::Active { node: to }) => {
-            tracing::warn!(%from, %to, "primary changed");
+            tracing::warn!(%from, %to, "primary changed; sessions on the old one end");
         }
         (_, Primary::Active { node }) => tracing::info!(%node, "primary: active node"),
         (_, Primary::None { sentence }) => {
-            tracing::warn!(%sentence, "new sessions refused until a node is active");
+            tracing::warn!(
+                %sentence,
+                "new sessions refused until a node is active; open ones end"
+            );
         }
         (_, Primary::Unknown) => tracing::info!(
             "tandemd's view is unknown (no endpoint proves a state); new sessions go to the VIP"
@@ -80,4 +83,35 @@ async fn scrape(endpoint: &str) -> Result<cluster::NodeView, String> {
     tokio::time::timeout(limit, exchange)
         .await
         .unwrap_or_else(|_| Err(format!("no answer within {SCRAPE_TIMEOUT_MS} ms")))
+}
+
+/// A session's hold on the primary it logged in to, as tandemd sees it.
+pub struct PrimaryWatch {
+    verdict: watch::Receiver<Primary>,
+    /// The node that served at login; `None` when the verdict was unknown then.
+    node: Option<String>,
+}
+
+impl PrimaryWatch {
+    pub fn new(mut verdict: watch::Receiver<Primary>) -> PrimaryWatch {
+        let node = match &*verdict.borrow_and_update() {
+            Primary::Active { node } => Some(node.clone()),
+            _ => None,
+        };
+        PrimaryWatch { verdict, node }
+    }
+
+    /// Resolves when tandemd says the session's primary no longer serves, with the reason;
+    /// never without `tandemd_metrics` (the poll's sender is gone).
+    pub async fn lost(&mut self) -> String {
+        loop {
+            let now = self.verdict.borrow_and_update().clone();
+            if let Some(reason) = cluster::lost(self.node.as_deref(), &now) {
+                return reason;
+            }
+            if self.verdict.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
 }

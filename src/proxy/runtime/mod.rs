@@ -138,6 +138,8 @@ pub async fn run(config: Arc<Config>) -> Result<(), ProxyError> {
 /// One client, from greeting to goodbye.
 async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     let mut client = PacketStream::new(stream);
+    // Taken before the login: the node the session's primary connection reaches.
+    let watch = cluster::PrimaryWatch::new(shared.cluster.clone());
     let verdict = shared.cluster.borrow().clone();
     if let Primary::None { sentence } = verdict {
         // Before the greeting, as MariaDB refuses: no login waits on a VIP nobody holds.
@@ -156,10 +158,12 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     };
     tracing::debug!(%peer, user = %admitted.login.user, "session starts");
     let session = session::Session::new(client, shared, admitted.login, admitted.primary);
-    match session.run().await {
+    match session.run(watch).await {
         Ok(()) => {}
         // A client that closes without COM_QUIT is common (a killed script): not news.
         Err(e @ BackendError::Client(_)) => tracing::debug!(%peer, error = %e, "session ends"),
+        // Every session on the old primary ends so at a failover: one line says it (cluster.rs).
+        Err(e @ BackendError::PrimaryLost(_)) => tracing::debug!(%peer, error = %e, "session ends"),
         Err(e) => tracing::info!(%peer, error = %e, "session ends"),
     }
 }

@@ -5,6 +5,7 @@
 //! the session with an error: a write is never replayed.
 
 use super::backend::{Backend, BackendError, Login};
+use super::cluster::PrimaryWatch;
 use super::io::PacketStream;
 use super::replicas::{pick, Replicas};
 use super::Shared;
@@ -80,59 +81,89 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Serves commands until the client quits, idles out, or a backend fails; then says
-    /// goodbye to the backends.
-    pub async fn run(mut self) -> Result<(), BackendError> {
-        let result = self.commands().await;
+    /// Serves commands until the client quits, idles out, a backend fails, or tandemd says
+    /// the primary no longer serves; then says goodbye to the backends.
+    pub async fn run(mut self, mut watch: PrimaryWatch) -> Result<(), BackendError> {
+        let result = self.commands(&mut watch).await;
         self.quit().await;
         result
     }
 
-    async fn commands(&mut self) -> Result<(), BackendError> {
+    /// The command loop. A primary lost while the session idles closes it (its next
+    /// statement would wait on a dead host); lost while a command runs, the command fails
+    /// with 2013 if none of its answer went out yet: it may have been applied, so it is
+    /// never replayed.
+    async fn commands(&mut self, watch: &mut PrimaryWatch) -> Result<(), BackendError> {
         let idle = Duration::from_secs(CLIENT_IDLE_TIMEOUT_S);
         loop {
-            let packet = match tokio::time::timeout(idle, self.client.read()).await {
+            let read = tokio::select! {
+                read = tokio::time::timeout(idle, self.client.read()) => read,
+                reason = watch.lost() => return Err(BackendError::PrimaryLost(reason)),
+            };
+            let packet = match read {
                 Ok(Ok(packet)) => packet,
                 Ok(Err(e)) => return Err(BackendError::Client(e)),
                 Err(_) => return Ok(()),
             };
             self.reply_seq = packet.next_seq();
-            let command = packet.payload.as_slice();
-            match Command::parse(command) {
-                None | Some(Command::Quit) => return Ok(()),
-                Some(Command::Query(sql)) => {
-                    let sql = String::from_utf8_lossy(sql).into_owned();
-                    self.query(command, &sql).await?;
-                }
-                Some(Command::InitDb(db)) => {
-                    let db = String::from_utf8_lossy(db).into_owned();
-                    let outcome = self.on_primary(command, Expect::Results).await?;
-                    if outcome.error.is_none() {
-                        self.schema = Some(db);
+            let sent = self.client.packets_sent();
+            let quit = tokio::select! {
+                quit = self.command(&packet.payload) => quit?,
+                reason = watch.lost() => {
+                    if self.client.packets_sent() == sent {
+                        let message = format!(
+                            "tandem proxy: the primary stopped serving while this command ran; \
+                             it may or may not have been applied and is not replayed: {reason}"
+                        );
+                        let error = Err::new(2013, "HY000", message).encode();
+                        let _ = self.client.write(self.reply_seq, &error).await;
                     }
+                    return Err(BackendError::PrimaryLost(reason));
                 }
-                Some(Command::Ping) => {
-                    self.on_primary(command, Expect::Results).await?;
-                }
-                Some(Command::StmtExecute) => {
-                    self.ryw = ReadYourWrites::Dirty;
-                    self.on_primary(command, Expect::Results).await?;
-                }
-                Some(Command::StmtPrepare(_)) => {
-                    self.route.pin("prepared statements (COM_STMT_PREPARE)");
-                    self.on_primary(command, Expect::Prepare).await?;
-                }
-                Some(Command::StmtNoReply) => self.primary.send(command).await?,
-                Some(Command::Other(code)) => {
-                    let message = format!("tandem proxy does not relay command {code:#04x}");
-                    let error = Err::new(1047, "08S01", message).encode();
-                    self.client
-                        .write(self.reply_seq, &error)
-                        .await
-                        .map_err(BackendError::Client)?;
-                }
+            };
+            if quit {
+                return Ok(());
             }
         }
+    }
+
+    /// One command; true when the client quits.
+    async fn command(&mut self, command: &[u8]) -> Result<bool, BackendError> {
+        match Command::parse(command) {
+            None | Some(Command::Quit) => return Ok(true),
+            Some(Command::Query(sql)) => {
+                let sql = String::from_utf8_lossy(sql).into_owned();
+                self.query(command, &sql).await?;
+            }
+            Some(Command::InitDb(db)) => {
+                let db = String::from_utf8_lossy(db).into_owned();
+                let outcome = self.on_primary(command, Expect::Results).await?;
+                if outcome.error.is_none() {
+                    self.schema = Some(db);
+                }
+            }
+            Some(Command::Ping) => {
+                self.on_primary(command, Expect::Results).await?;
+            }
+            Some(Command::StmtExecute) => {
+                self.ryw = ReadYourWrites::Dirty;
+                self.on_primary(command, Expect::Results).await?;
+            }
+            Some(Command::StmtPrepare(_)) => {
+                self.route.pin("prepared statements (COM_STMT_PREPARE)");
+                self.on_primary(command, Expect::Prepare).await?;
+            }
+            Some(Command::StmtNoReply) => self.primary.send(command).await?,
+            Some(Command::Other(code)) => {
+                let message = format!("tandem proxy does not relay command {code:#04x}");
+                let error = Err::new(1047, "08S01", message).encode();
+                self.client
+                    .write(self.reply_seq, &error)
+                    .await
+                    .map_err(BackendError::Client)?;
+            }
+        }
+        Ok(false)
     }
 
     /// Says goodbye to the backends (COM_QUIT), so that they log no aborted connection.
