@@ -23,6 +23,8 @@ const MAX_SCRAPE_BYTES: u64 = 1024 * 1024;
 pub async fn poll(endpoints: Vec<String>, verdict: watch::Sender<Primary>) {
     let mut ticker = tokio::time::interval(Duration::from_millis(CLUSTER_POLL_INTERVAL_MS));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The last node seen serving, so that a → (nobody) → b is logged as a change of primary.
+    let mut last_active: Option<String> = None;
     loop {
         ticker.tick().await;
         let scrapes = endpoints.iter().map(|endpoint| async move {
@@ -33,17 +35,19 @@ pub async fn poll(endpoints: Vec<String>, verdict: watch::Sender<Primary>) {
         });
         let readings = futures_util::future::join_all(scrapes).await;
         let next = cluster::decide(&readings);
-        let previous = verdict.borrow().clone();
-        if next != previous {
-            log_change(&previous, &next);
+        if next != *verdict.borrow() {
+            log_change(last_active.as_deref(), &next);
+            if let Primary::Active { node } = &next {
+                last_active = Some(node.clone());
+            }
             verdict.send_replace(next);
         }
     }
 }
 
-fn log_change(previous: &Primary, next: &Primary) {
-    match (previous, next) {
-        (Primary::Active { node: from }, Primary::Active { node: to }) => {
+fn log_change(last_active: Option<&str>, next: &Primary) {
+    match (last_active, next) {
+        (Some(from), Primary::Active { node: to }) if from != to => {
             tracing::warn!(%from, %to, "primary changed; sessions on the old one end");
         }
         (_, Primary::Active { node }) => tracing::info!(%node, "primary: active node"),
@@ -93,12 +97,21 @@ pub struct PrimaryWatch {
 }
 
 impl PrimaryWatch {
-    pub fn new(mut verdict: watch::Receiver<Primary>) -> PrimaryWatch {
-        let node = match &*verdict.borrow_and_update() {
+    pub fn new(verdict: watch::Receiver<Primary>) -> PrimaryWatch {
+        let mut watch = PrimaryWatch {
+            verdict,
+            node: None,
+        };
+        watch.rebase();
+        watch
+    }
+
+    /// The session has a new primary connection: the node serving now is its node.
+    pub fn rebase(&mut self) {
+        self.node = match &*self.verdict.borrow_and_update() {
             Primary::Active { node } => Some(node.clone()),
             _ => None,
         };
-        PrimaryWatch { verdict, node }
     }
 
     /// Resolves when tandemd says the session's primary no longer serves, with the reason;

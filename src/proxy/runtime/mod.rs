@@ -5,6 +5,7 @@ mod backend;
 mod cluster;
 mod io;
 mod login;
+mod reconnect;
 mod replicas;
 mod session;
 mod users;
@@ -140,14 +141,6 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     let mut client = PacketStream::new(stream);
     // Taken before the login: the node the session's primary connection reaches.
     let watch = cluster::PrimaryWatch::new(shared.cluster.clone());
-    let verdict = shared.cluster.borrow().clone();
-    if let Primary::None { sentence } = verdict {
-        // Before the greeting, as MariaDB refuses: no login waits on a VIP nobody holds.
-        let error = Err::new(2003, "HY000", format!("tandem proxy: {sentence}"));
-        let _ = client.write(0, &error.encode()).await;
-        tracing::debug!(%peer, %sentence, "session refused: no active node");
-        return;
-    }
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let admitted = match login::admit(&mut client, shared, id).await {
         Ok(admitted) => admitted,

@@ -24,7 +24,7 @@ pub const GTID_WAIT_TIMEOUT_MS: u64 = 200;
 
 /// What the session's next read must see.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum ReadYourWrites {
+pub(super) enum ReadYourWrites {
     /// Nothing written since the last check.
     Clean,
     /// A write ran on the primary; its GTID is not read yet.
@@ -55,10 +55,16 @@ pub struct Session<'a> {
     pub primary: Backend,
     pub schema: Option<String>,
     replica: Option<ReplicaConn>,
-    route: route::Session,
-    ryw: ReadYourWrites,
+    pub(super) route: route::Session,
+    pub(super) ryw: ReadYourWrites,
     /// The sequence id of the proxy's own answer to the current command (an error).
-    reply_seq: u8,
+    pub(super) reply_seq: u8,
+    /// The primary connection is gone (it failed, or tandemd says its node no longer
+    /// serves): the next statement opens a new one (`reconnect.rs`).
+    pub(super) primary_lost: bool,
+    /// The primary was lost while the session idled in a transaction: its next statement
+    /// is answered with an error saying so, not run.
+    pub(super) transaction_lost: bool,
     /// Replicas that refused this session's login: not tried again by this session, so that
     /// a replica lacking the account costs one failed login, not one per read.
     refused: Vec<usize>,
@@ -77,6 +83,8 @@ impl<'a> Session<'a> {
             route: route::Session::default(),
             ryw: ReadYourWrites::Clean,
             reply_seq: 1,
+            primary_lost: false,
+            transaction_lost: false,
             refused: Vec::new(),
         }
     }
@@ -89,16 +97,20 @@ impl<'a> Session<'a> {
         result
     }
 
-    /// The command loop. A primary lost while the session idles closes it (its next
-    /// statement would wait on a dead host); lost while a command runs, the command fails
-    /// with 2013 if none of its answer went out yet: it may have been applied, so it is
-    /// never replayed.
+    /// The command loop. A primary lost while the session idles is reconnected at its next
+    /// statement; lost while a statement runs, the statement fails with an error if none of
+    /// its answer went out yet (it may have been applied, so it is never replayed) and the
+    /// session goes on; a pinned session, or one cut off mid-answer, ends.
     async fn commands(&mut self, watch: &mut PrimaryWatch) -> Result<(), BackendError> {
         let idle = Duration::from_secs(CLIENT_IDLE_TIMEOUT_S);
         loop {
             let read = tokio::select! {
                 read = tokio::time::timeout(idle, self.client.read()) => read,
-                reason = watch.lost() => return Err(BackendError::PrimaryLost(reason)),
+                reason = watch.lost(), if !self.primary_lost => {
+                    self.transaction_lost = self.route.in_transaction;
+                    self.lose_primary(reason)?;
+                    continue;
+                }
             };
             let packet = match read {
                 Ok(Ok(packet)) => packet,
@@ -106,31 +118,39 @@ impl<'a> Session<'a> {
                 Err(_) => return Ok(()),
             };
             self.reply_seq = packet.next_seq();
-            let sent = self.client.packets_sent();
-            let quit = tokio::select! {
-                quit = self.command(&packet.payload) => quit?,
-                reason = watch.lost() => {
-                    if self.client.packets_sent() == sent {
-                        let message = format!(
-                            "tandem proxy: the primary stopped serving while this command ran; \
-                             it may or may not have been applied and is not replayed: {reason}"
-                        );
-                        let error = Err::new(2013, "HY000", message).encode();
-                        let _ = self.client.write(self.reply_seq, &error).await;
-                    }
-                    return Err(BackendError::PrimaryLost(reason));
-                }
-            };
+            let quit = matches!(Command::parse(&packet.payload), None | Some(Command::Quit));
             if quit {
                 return Ok(());
+            }
+            if self.primary_lost {
+                if !self.reconnect_primary().await? {
+                    continue;
+                }
+                watch.rebase();
+            }
+            let sent = self.client.packets_sent();
+            let result = tokio::select! {
+                result = self.command(&packet.payload) => result,
+                reason = watch.lost() => {
+                    if self.client.packets_sent() != sent {
+                        return Err(BackendError::PrimaryLost(reason));
+                    }
+                    self.tell_statement_lost(&reason).await;
+                    Err(BackendError::PrimaryLost(reason))
+                }
+            };
+            match result {
+                Ok(()) => {}
+                Err(BackendError::PrimaryLost(reason)) => self.lose_primary(reason)?,
+                Err(e) => return Err(e),
             }
         }
     }
 
-    /// One command; true when the client quits.
-    async fn command(&mut self, command: &[u8]) -> Result<bool, BackendError> {
+    /// One command (not COM_QUIT).
+    async fn command(&mut self, command: &[u8]) -> Result<(), BackendError> {
         match Command::parse(command) {
-            None | Some(Command::Quit) => return Ok(true),
+            None | Some(Command::Quit) => {}
             Some(Command::Query(sql)) => {
                 let sql = String::from_utf8_lossy(sql).into_owned();
                 self.query(command, &sql).await?;
@@ -163,7 +183,7 @@ impl<'a> Session<'a> {
                     .map_err(BackendError::Client)?;
             }
         }
-        Ok(false)
+        Ok(())
     }
 
     /// Says goodbye to the backends (COM_QUIT), so that they log no aborted connection.
@@ -214,7 +234,8 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// Relays on the primary; a failure before any answer tells the client, then ends.
+    /// Relays on the primary. A failure before any answer reached the client tells it
+    /// (`PrimaryLost`: the session may go on); one after ends the session.
     async fn on_primary(
         &mut self,
         command: &[u8],
@@ -227,13 +248,11 @@ impl<'a> Session<'a> {
                 }
                 Ok(outcome)
             }
-            Err((e, relayed)) => {
-                if !relayed {
-                    let message = format!("tandem proxy: the primary failed: {e}");
-                    let error = Err::new(2013, "HY000", message).encode();
-                    let _ = self.client.write(self.reply_seq, &error).await;
-                }
-                Err(e)
+            Err((e, true)) => Err(e),
+            Err((e, false)) => {
+                let reason = format!("the primary failed: {e}");
+                self.tell_statement_lost(&reason).await;
+                Err(BackendError::PrimaryLost(reason))
             }
         }
     }
@@ -330,7 +349,7 @@ impl<'a> Session<'a> {
 }
 
 /// `@@last_gtid` as MariaDB prints it (`0-1-42`); anything else is not put in SQL.
-fn is_gtid_list(text: &str) -> bool {
+pub(super) fn is_gtid_list(text: &str) -> bool {
     !text.is_empty()
         && text
             .chars()
