@@ -8,6 +8,7 @@
 //! without replaying it while new sessions reach the new primary.
 
 mod checks;
+mod failover;
 
 use crate::engine::{engine_config, serving, start_daemon, wait_for};
 use crate::fixture::{mariadb_template, Lab, LabNode, SUBNET};
@@ -88,8 +89,13 @@ fn start_replica(lab: &Lab, node: &LabNode, server_id: u32) -> std::process::Chi
     child
 }
 
-/// The engine config with [replication], r1 and r2, and [proxy].
+/// Each node's tandemd metrics endpoint, on its own address (the proxy reads both).
+const METRICS_PORT: u16 = 9942;
+
+/// The engine config with the lab's power fence, [metrics], [replication], r1 and r2, and
+/// [proxy] following both tandemd.
 fn proxy_config(lab: &Lab) -> PathBuf {
+    let fence = crate::bench_engine::fence_script(lab);
     let tandem = credentials(lab, "tandem", "tandem", "tandem-pw");
     let repl = credentials(lab, "repl", "repl", "repl-pw");
     let proxy = credentials(lab, "proxy", "proxy", "proxy-pw");
@@ -100,16 +106,21 @@ fn proxy_config(lab: &Lab) -> PathBuf {
         )
     };
     let text = format!(
-        "{}[replication]\nbinlog_dir = \"{}/binlog\"\nserver_ids = {{ a = 1, b = 2 }}\n\
+        "{}power_fence_command = [\"/bin/sh\", \"{}\"]\n[metrics]\nlisten = \"0.0.0.0:{METRICS_PORT}\"\n\
+         [replication]\nbinlog_dir = \"{}/binlog\"\nserver_ids = {{ a = 1, b = 2 }}\n\
          credentials_file = \"{}\"\n{}{}[proxy]\nlisten = \"{PROXY}\"\ncredentials_file = \"{}\"\n\
          max_lag_s = 5\nmax_connections = {MAX_CONNECTIONS}\n\
+         tandemd_metrics = [\"{}:{METRICS_PORT}\", \"{}:{METRICS_PORT}\"]\n\
          [[proxy.rule]]\npattern = \"primary, please\"\nroute = \"primary\"\n",
         std::fs::read_to_string(engine_config(lab)).unwrap(),
+        fence.display(),
         lab.mountpoint().display(),
         repl.display(),
         replica("r1", 11),
         replica("r2", 12),
-        proxy.display()
+        proxy.display(),
+        lab.a.ip,
+        lab.b.ip
     );
     let path = lab.dir.join("proxy.toml");
     std::fs::write(&path, text).unwrap();
@@ -289,6 +300,31 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
     checks::lag_drains(&lab, &r1);
     checks::sysbench_figures(&lab, &[&r1, &r2]);
     checks::switchover(&lab, &config);
+    failover::create_writer_table(&lab, &lab.b);
+    let to_a = failover::Change::Switchover {
+        from: &lab.b,
+        to: &lab.a,
+    };
+    failover::under_load(&lab, &config, to_a, "switchover", 0);
+    failover::no_active_node(&lab, &config, &lab.a);
+    let fence = lab.dir.join("power-fence.sh");
+    let power_loss = failover::Change::PowerLoss {
+        from: &lab.a,
+        to: &lab.b,
+        fence: &fence,
+    };
+    failover::under_load(&lab, &config, power_loss, "power-loss", 1_000_000);
+    let log = std::fs::read_to_string(lab.dir.join("proxy.log")).unwrap_or_default();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("primary changed") && l.contains("from=b") && l.contains("to=a")),
+        "the proxy's log does not say the primary moved to a:\n{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("primary changed") && l.contains("from=a") && l.contains("to=b")),
+        "the proxy's log does not say the primary moved to b:\n{log}"
+    );
 
     for mut child in children {
         let _ = child.kill();
