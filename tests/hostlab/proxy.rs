@@ -5,7 +5,9 @@
 //! and reads at once never misses its write, a wrong password is refused, a rule and USE
 //! work, the client limit holds, garbage closes only its own connection, a replica that
 //! stops replicating is drained, and a switchover fails an open session's next write
-//! without replaying it while new sessions reach the new primary.
+//! without replaying it while new sessions reach the new primary. Then the moves under load
+//! (`proxy/failover.rs`): sysbench oltp_read_write and a writer across a switchover and a
+//! power loss, and an immediate refusal naming tandemd's state while nobody serves.
 
 mod checks;
 mod failover;
