@@ -9,6 +9,7 @@
 //! (`proxy/failover.rs`): sysbench oltp_read_write and a writer across a switchover and a
 //! power loss, and an immediate refusal naming tandemd's state while nobody serves.
 
+mod bench;
 mod checks;
 mod failover;
 
@@ -150,18 +151,18 @@ const PYMYSQL_LIMIT: &str = include_str!("proxy/limit.py");
 /// Five clients that answer the greeting with 100 kB of random bytes.
 const GARBAGE_CLIENT: &str = include_str!("proxy/garbage.py");
 
-#[test]
-fn proxy_splits_reads_and_writes_for_real_clients() {
-    let lab = Lab::new();
+/// The pair serving with two real replicas, the accounts and `proxylab.t`, and the proxy
+/// running in the client's namespace: the children to kill at the end, the config, r1, r2.
+fn start_all(lab: &Lab) -> (Vec<std::process::Child>, PathBuf, LabNode, LabNode) {
     lab.mount_shared(&lab.a);
     lab.umount(&lab.a);
     let r1 = lab.extra_node("r1", 11);
     let r2 = lab.extra_node("r2", 12);
-    let mut children = vec![start_replica(&lab, &r1, 11), start_replica(&lab, &r2, 12)];
-    let config = proxy_config(&lab);
-    children.push(start_daemon(&lab, &lab.a, &config));
-    children.push(start_daemon(&lab, &lab.b, &config));
-    wait_for(&lab, "a to serve", Duration::from_secs(30), || {
+    let mut children = vec![start_replica(lab, &r1, 11), start_replica(lab, &r2, 12)];
+    let config = proxy_config(lab);
+    children.push(start_daemon(lab, &lab.a, &config));
+    children.push(start_daemon(lab, &lab.b, &config));
+    wait_for(lab, "a to serve", Duration::from_secs(30), || {
         serving(&lab.a, &config)
     });
     lab.a.sh_ok(&sql_on(
@@ -174,7 +175,7 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
     ));
     for node in [&r1, &r2] {
         let socket = lab.run_dir().join("replica.sock");
-        wait_for(&lab, "replicas to have the table", CATCH_UP_TIMEOUT, || {
+        wait_for(lab, "replicas to have the table", CATCH_UP_TIMEOUT, || {
             node.sh(&sql_on(&socket, "SELECT 1 FROM proxylab.t LIMIT 0"))
                 .status
                 .success()
@@ -195,14 +196,22 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
     ));
     let replica_ids = ["11", "12"];
     wait_for(
-        &lab,
+        lab,
         "the proxy to read from a replica",
         PROXY_READY_TIMEOUT,
         || {
-            through_proxy(&lab, "app-pw", "SELECT @@server_id")
+            through_proxy(lab, "app-pw", "SELECT @@server_id")
                 .is_ok_and(|id| replica_ids.contains(&id.as_str()))
         },
     );
+    (children, config, r1, r2)
+}
+
+#[test]
+fn proxy_splits_reads_and_writes_for_real_clients() {
+    let lab = Lab::new();
+    let (children, config, r1, r2) = start_all(&lab);
+    let replica_ids = ["11", "12"];
 
     // mariadb CLI: a write lands on the primary, an autocommit read on a replica, a
     // transaction's read on the primary.
@@ -317,6 +326,11 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
     };
     failover::under_load(&lab, &config, power_loss, "power-loss", 1_000_000);
     let log = std::fs::read_to_string(lab.dir.join("proxy.log")).unwrap_or_default();
+    for mut child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    eprintln!("{log}");
     assert!(
         log.lines()
             .any(|l| l.contains("primary changed") && l.contains("from=b") && l.contains("to=a")),
@@ -327,10 +341,4 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
             .any(|l| l.contains("primary changed") && l.contains("from=a") && l.contains("to=b")),
         "the proxy's log does not say the primary moved to b:\n{log}"
     );
-
-    for mut child in children {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    eprintln!("{}", std::fs::read_to_string(&log).unwrap_or_default());
 }

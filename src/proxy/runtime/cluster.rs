@@ -118,8 +118,9 @@ impl PrimaryWatch {
     /// never without `tandemd_metrics` (the poll's sender is gone).
     pub async fn lost(&mut self) -> String {
         loop {
-            let now = self.verdict.borrow_and_update().clone();
-            if let Some(reason) = cluster::lost(self.node.as_deref(), &now) {
+            // Read in place: this runs for every statement, and the verdict rarely changes.
+            let lost = cluster::lost(self.node.as_deref(), &self.verdict.borrow_and_update());
+            if let Some(reason) = lost {
                 return reason;
             }
             if self.verdict.changed().await.is_err() {

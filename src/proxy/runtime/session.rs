@@ -152,7 +152,7 @@ impl<'a> Session<'a> {
         match Command::parse(command) {
             None | Some(Command::Quit) => {}
             Some(Command::Query(sql)) => {
-                let sql = String::from_utf8_lossy(sql).into_owned();
+                let sql = String::from_utf8_lossy(sql);
                 self.query(command, &sql).await?;
             }
             Some(Command::InitDb(db)) => {
