@@ -130,3 +130,24 @@ fn tandemd_metrics_endpoints_are_addresses_one_per_node() {
         )
     );
 }
+
+#[test]
+fn the_proxy_metrics_listener_is_an_address() {
+    let text = with_proxy(
+        "max_lag_s = 3",
+        "max_lag_s = 3\nmetrics_listen = \"localhost\"",
+    );
+    let line = line_of(&text, "metrics_listen");
+    assert_eq!(
+        refusal(&text),
+        format!(
+            "/etc/tandem/tandem.toml:{line}:18: metrics_listen = \"localhost\" is not an \
+             address and port; use e.g. \"127.0.0.1:9943\""
+        )
+    );
+    let text = with_proxy(
+        "max_lag_s = 3",
+        "max_lag_s = 3\nmetrics_listen = \"127.0.0.1:9943\"",
+    );
+    assert!(Config::parse(&text, Path::new("t.toml")).is_ok());
+}

@@ -47,6 +47,10 @@ pub struct Proxy {
     /// is, and logs a change of primary. Absent: the proxy only follows the VIP.
     #[serde(default)]
     pub tandemd_metrics: Option<Spanned<Vec<String>>>,
+    /// `host:port` of the proxy's own `GET /metrics` (sessions, statements by target,
+    /// sessions that lost their primary, replica drains); absent: no listener.
+    #[serde(default)]
+    pub metrics_listen: Option<Spanned<String>>,
     /// The rule table, first match wins: `[[proxy.rule]] pattern = "…" route = "primary"`.
     #[serde(default)]
     pub rule: Vec<ProxyRule>,
@@ -126,6 +130,18 @@ impl Checker<'_> {
                     lag.get_ref()
                 ),
             );
+        }
+        if let Some(metrics) = &proxy.metrics_listen {
+            if metrics.get_ref().parse::<std::net::SocketAddr>().is_err() {
+                self.refuse(
+                    metrics.span(),
+                    format!(
+                        "metrics_listen = \"{}\" is not an address and port; use e.g. \
+                         \"127.0.0.1:9943\"",
+                        metrics.get_ref()
+                    ),
+                );
+            }
         }
         self.proxy_tandemd(proxy);
         self.proxy_rules(config, proxy);

@@ -94,6 +94,8 @@ fn start_replica(lab: &Lab, node: &LabNode, server_id: u32) -> std::process::Chi
 
 /// Each node's tandemd metrics endpoint, on its own address (the proxy reads both).
 const METRICS_PORT: u16 = 9942;
+/// The proxy's own metrics endpoint, in the client's namespace.
+const PROXY_METRICS: &str = "127.0.0.1:9943";
 
 /// The engine config with the lab's power fence, [metrics], [replication], r1 and r2, and
 /// [proxy] following both tandemd.
@@ -114,6 +116,7 @@ fn proxy_config(lab: &Lab) -> PathBuf {
          credentials_file = \"{}\"\n{}{}[proxy]\nlisten = \"{PROXY}\"\ncredentials_file = \"{}\"\n\
          max_lag_s = 5\nmax_connections = {MAX_CONNECTIONS}\n\
          tandemd_metrics = [\"{}:{METRICS_PORT}\", \"{}:{METRICS_PORT}\"]\n\
+         metrics_listen = \"{PROXY_METRICS}\"\n\
          [[proxy.rule]]\npattern = \"primary, please\"\nroute = \"primary\"\n",
         std::fs::read_to_string(engine_config(lab)).unwrap(),
         fence.display(),
@@ -325,6 +328,7 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
         fence: &fence,
     };
     failover::under_load(&lab, &config, power_loss, "power-loss", 1_000_000);
+    checks::proxy_metrics(&lab, PROXY_METRICS);
     let log = std::fs::read_to_string(lab.dir.join("proxy.log")).unwrap_or_default();
     for mut child in children {
         let _ = child.kill();

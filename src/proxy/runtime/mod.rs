@@ -5,6 +5,7 @@ mod backend;
 mod cluster;
 mod io;
 mod login;
+mod metrics;
 mod reconnect;
 mod replicas;
 mod session;
@@ -57,6 +58,7 @@ pub struct Shared {
     /// Where tandemd says the service is (`runtime/cluster.rs`); `Unknown` without
     /// `tandemd_metrics`.
     pub cluster: watch::Receiver<Primary>,
+    pub counters: metrics::Counters,
     next_id: AtomicU32,
 }
 
@@ -103,8 +105,19 @@ pub async fn run(config: Arc<Config>) -> Result<(), ProxyError> {
         replicas: slots.clone(),
         users: users::Users::new(&vip.ip().to_string(), vip.port(), &credentials),
         cluster: cluster_view,
+        counters: metrics::Counters::default(),
         next_id: AtomicU32::new(1),
     });
+    if let Some(address) = &proxy.metrics_listen {
+        let address = address.get_ref().clone();
+        let listener = TcpListener::bind(&address)
+            .await
+            .map_err(|e| ProxyError::Listen {
+                address: address.clone(),
+                error: e.to_string(),
+            })?;
+        tokio::spawn(metrics::serve(listener, shared.clone()));
+    }
     tokio::spawn(replicas::poll(
         config.clone(),
         slots,
@@ -145,13 +158,21 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     let admitted = match login::admit(&mut client, shared, id).await {
         Ok(admitted) => admitted,
         Err(e) => {
+            if matches!(e, login::LoginError::Refused(_)) {
+                metrics::Counters::add(&shared.counters.logins_refused);
+            }
             tracing::info!(%peer, error = %e, "login failed");
             return;
         }
     };
     tracing::debug!(%peer, user = %admitted.login.user, "session starts");
+    let counters = &shared.counters;
+    metrics::Counters::add(&counters.sessions_total);
+    metrics::Counters::add(&counters.sessions_open);
     let session = session::Session::new(client, shared, admitted.login, admitted.primary);
-    match session.run(watch).await {
+    let result = session.run(watch).await;
+    counters.sessions_open.fetch_sub(1, Ordering::Relaxed);
+    match result {
         Ok(()) => {}
         // A client that closes without COM_QUIT is common (a killed script): not news.
         Err(e @ BackendError::Client(_)) => tracing::debug!(%peer, error = %e, "session ends"),

@@ -24,6 +24,7 @@ impl Session<'_> {
 
     /// Marks the primary lost; a pinned session ends.
     pub(super) fn lose_primary(&mut self, reason: String) -> Result<(), BackendError> {
+        super::metrics::Counters::add(&self.shared.counters.primary_lost);
         if let Some(why) = self.route.pinned {
             return Err(BackendError::PrimaryLost(format!(
                 "{reason}; the session ends: its state ({why}) was on the old primary"

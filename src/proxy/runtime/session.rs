@@ -216,7 +216,10 @@ impl<'a> Session<'a> {
                     .relay(&mut self.client, command, Expect::Results)
                     .await
                 {
-                    Ok(_) => return Ok(()),
+                    Ok(_) => {
+                        super::metrics::Counters::add(&self.shared.counters.statements_replica);
+                        return Ok(());
+                    }
                     Err((e, true)) => return Err(e),
                     Err((e, false)) => {
                         tracing::warn!(error = %e, "replica failed; the read runs on the primary");
@@ -225,6 +228,7 @@ impl<'a> Session<'a> {
                 }
             }
         }
+        super::metrics::Counters::add(&self.shared.counters.statements_primary);
         let outcome = self.on_primary(command, Expect::Results).await?;
         match route.kind {
             Kind::Write | Kind::Pin => self.ryw = ReadYourWrites::Dirty,

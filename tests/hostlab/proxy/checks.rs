@@ -195,3 +195,45 @@ pub(super) fn figures(out: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// The proxy's own GET /metrics after all the above: reads went to replicas, sessions lost
+/// their primary in the moves, r1 was drained twice (stopped, then lagging), b serves.
+pub(super) fn proxy_metrics(lab: &Lab, address: &str) {
+    let text = lab
+        .client
+        .sh_ok(&format!("curl -sf --max-time 5 http://{address}/metrics"));
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("tandem_proxy_"))
+        .collect();
+    eprintln!("the proxy's metrics:\n{}", series.join("\n"));
+    let value = |name: &str| -> f64 {
+        series
+            .iter()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    assert!(
+        value("tandem_proxy_statements_total{target=\"replica\"}") > 0.0,
+        "{text}"
+    );
+    assert!(
+        value("tandem_proxy_statements_total{target=\"primary\"}") > 0.0,
+        "{text}"
+    );
+    assert!(value("tandem_proxy_primary_lost_total") > 0.0, "{text}");
+    assert!(
+        value("tandem_proxy_replica_drains_total{replica=\"r1\"}") >= 2.0,
+        "{text}"
+    );
+    assert!(
+        value("tandem_proxy_sessions_admitted_total") > 0.0,
+        "{text}"
+    );
+    assert_eq!(
+        value("tandem_proxy_primary_info{node=\"b\"}"),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(value("tandem_proxy_no_active_node"), 0.0, "{text}");
+}
