@@ -77,7 +77,7 @@ fn step_ms(log: &str, from: &str, to: &str, after: f64) -> f64 {
 
 /// A power fence for the lab: what losing power does to a node. Fences whichever node the
 /// caller is not, found from the caller's own address.
-fn fence_script(lab: &Lab) -> std::path::PathBuf {
+pub(crate) fn fence_script(lab: &Lab) -> std::path::PathBuf {
     let path = lab.dir.join("power-fence.sh");
     let nodes = [(&lab.a, &lab.b), (&lab.b, &lab.a)];
     let mut body = String::from("#!/bin/sh\nme=$(ip -4 -br addr show lan0 | awk '{print $3}')\n");
