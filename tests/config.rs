@@ -450,3 +450,32 @@ fn the_control_socket_is_read_without_validating_the_rest() {
     let full = Config::parse(EXAMPLE, &path).unwrap();
     assert_eq!(Config::control_socket_of(&path), full.engine.control_socket);
 }
+
+#[test]
+fn a_power_status_command_needs_a_power_fence_and_a_program() {
+    let alone =
+        format!("{EXAMPLE}\n[engine]\npower_status_command = [\"/usr/sbin/fence_ipmilan\"]\n");
+    let line = alone.lines().count();
+    assert_eq!(
+        refusal(&alone),
+        format!(
+            "/etc/tandem/tandem.toml:{line}:24: power_status_command without a \
+             power_fence_command does nothing: a peer whose power reads off is still \
+             power-fenced before a takeover; add the power_fence_command or remove this line"
+        )
+    );
+    let empty = format!(
+        "{EXAMPLE}\n[engine]\npower_fence_command = [\"/bin/true\"]\npower_status_command = []\n"
+    );
+    assert!(
+        refusal(&empty).contains("power_status_command is empty; give the program"),
+        "{}",
+        refusal(&empty)
+    );
+    let both = format!(
+        "{EXAMPLE}\n[engine]\npower_fence_command = [\"/bin/true\"]\n\
+         power_status_command = [\"/bin/sh\", \"-c\", \"exit 2\"]\n"
+    );
+    let config = Config::parse(&both, Path::new("x.toml")).unwrap();
+    assert!(config.settings.power_status);
+}

@@ -98,3 +98,56 @@ fn limits_are_bounded() {
         "{error}"
     );
 }
+
+#[test]
+fn tandemd_metrics_endpoints_are_addresses_one_per_node() {
+    let text = with_proxy(
+        "max_lag_s = 3",
+        "max_lag_s = 3\ntandemd_metrics = [\"10.0.0.1:9942\", \"10.0.0.2:9942\"]",
+    );
+    let config = Config::parse(&text, Path::new("t.toml")).unwrap();
+    let endpoints = config.proxy.unwrap().tandemd_metrics.unwrap();
+    assert_eq!(endpoints.get_ref().len(), 2);
+    let text = with_proxy(
+        "max_lag_s = 3",
+        "max_lag_s = 3\ntandemd_metrics = [\"db-a\"]",
+    );
+    let line = line_of(&text, "tandemd_metrics");
+    assert_eq!(
+        refusal(&text),
+        format!(
+            "/etc/tandem/tandem.toml:{line}:19: tandemd_metrics entry \"db-a\" is not an \
+             address and port; use a node's [metrics] listen, e.g. \"10.0.0.1:9942\""
+        )
+    );
+    let text = with_proxy("max_lag_s = 3", "max_lag_s = 3\ntandemd_metrics = []");
+    assert_eq!(
+        refusal(&text),
+        format!(
+            "/etc/tandem/tandem.toml:{}:19: tandemd_metrics lists 0 endpoints; list each \
+             node's [metrics] listen once (1 or 2), or leave the key out",
+            line_of(&text, "tandemd_metrics")
+        )
+    );
+}
+
+#[test]
+fn the_proxy_metrics_listener_is_an_address() {
+    let text = with_proxy(
+        "max_lag_s = 3",
+        "max_lag_s = 3\nmetrics_listen = \"localhost\"",
+    );
+    let line = line_of(&text, "metrics_listen");
+    assert_eq!(
+        refusal(&text),
+        format!(
+            "/etc/tandem/tandem.toml:{line}:18: metrics_listen = \"localhost\" is not an \
+             address and port; use e.g. \"127.0.0.1:9943\""
+        )
+    );
+    let text = with_proxy(
+        "max_lag_s = 3",
+        "max_lag_s = 3\nmetrics_listen = \"127.0.0.1:9943\"",
+    );
+    assert!(Config::parse(&text, Path::new("t.toml")).is_ok());
+}

@@ -57,6 +57,8 @@ fn run_command(cluster: &mut Cluster, line: &str) {
         }
         ["kill", n] => cluster.crash(node(n)),
         ["power-fence", "fails"] => cluster.power_fence_fails = true,
+        ["power-status", "fails"] => cluster.power_status_fails = true,
+        ["slow-helper", ticks] => cluster.helper_delay_ticks = ticks.parse().unwrap(),
         ["power-fence", "works"] => {
             (cluster.power_fence_fails, cluster.power_fence_hangs) = (false, false)
         }
@@ -179,6 +181,9 @@ fn replay(text: &str) -> String {
             if let Some(flag) = command.strip_prefix("config ") {
                 match flag.split_whitespace().collect::<Vec<_>>()[..] {
                     ["power-fence"] => cluster = Cluster::new(1, true),
+                    ["power-fence", "power-status"] => {
+                        cluster = Cluster::with_config(1, true, |c| c.power_status = true);
+                    }
                     ["peer-timeout", ticks] => {
                         let ticks: u64 = ticks.parse().expect("peer-timeout TICKS");
                         cluster = Cluster::with_config(1, false, |c| c.peer_timeout_ticks = ticks);

@@ -31,6 +31,9 @@ const SHARDS: u64 = 4;
 /// peer timeout (5 ticks), so that a slow peer looks silent and is heard again.
 const MAX_PEER_DELAY_TICKS: u64 = 8;
 const FAULT_TICKS: u64 = 200;
+/// A slow fence-peer helper reaches tandemd up to this many ticks late: past the standby's
+/// peer timeout plus fence delay (5 + 4 ticks), as the VM lab saw under load.
+const MAX_HELPER_DELAY_TICKS: u64 = 12;
 /// After healing, a healthy pair must settle within this many ticks.
 const HEAL_TICKS: u64 = 400;
 
@@ -45,6 +48,14 @@ fn inject_fault(cluster: &mut Cluster, rng: &mut Rng) {
         3..=5 => cluster.repl_link = !cluster.repl_link,
         14 => cluster.peer_to[i] = !cluster.peer_to[i],
         15 => cluster.power_fence_fails = !cluster.power_fence_fails,
+        21 => cluster.power_status_fails = !cluster.power_status_fails,
+        22 | 23 => {
+            // A fence-peer helper process that takes long to start (a loaded host).
+            cluster.helper_delay_ticks = match cluster.helper_delay_ticks {
+                0 => 1 + rng.below(MAX_HELPER_DELAY_TICKS),
+                _ => 0,
+            }
+        }
         16 | 19 | 20 => cluster.power_fence_hangs = !cluster.power_fence_hangs,
         17 | 18 => {
             cluster.peer_delay_max_ticks = match cluster.peer_delay_max_ticks {
@@ -85,6 +96,8 @@ fn heal(cluster: &mut Cluster) {
     cluster.peer_to = [true, true];
     cluster.power_fence_fails = false;
     cluster.power_fence_hangs = false;
+    cluster.power_status_fails = false;
+    cluster.helper_delay_ticks = 0;
     cluster.peer_delay_max_ticks = 0;
     cluster.repl_link = true;
     cluster.loss_percent = 0;
@@ -110,7 +123,10 @@ struct Coverage {
 
 fn run_schedule(seed: u64) -> Coverage {
     let mut rng = Rng::new(seed);
-    let mut cluster = Cluster::new(seed, rng.chance(50));
+    let power_fence = rng.chance(50);
+    // With a power fence, half the schedules also read the peer's power status.
+    let power_status = power_fence && rng.chance(50);
+    let mut cluster = Cluster::with_config(seed, power_fence, |c| c.power_status = power_status);
     cluster.drive_after_input = true;
     // One peer-link path, or two: then every message arrives twice, in any order across the
     // paths (the daemon sends on every live path and does not deduplicate).

@@ -130,7 +130,8 @@ pub enum Command {
     Replica(ReplicaCommand),
     /// Run the MySQL read/write-split proxy of the `[proxy]` table in the foreground: writes
     /// and transactions to the primary (the VIP), autocommit reads to healthy replicas, with
-    /// read-your-writes (docs/proxy.md). Logs to stderr; stops on SIGINT/SIGTERM.
+    /// read-your-writes; with `tandemd_metrics` it follows tandemd's view of which node
+    /// serves (docs/proxy.md). Logs to stderr; stops on SIGINT/SIGTERM.
     Proxy,
     /// Split-brain: whether one stands and what each side did during it.
     #[command(subcommand, name = "split-brain")]

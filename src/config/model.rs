@@ -106,6 +106,10 @@ pub struct Engine {
     /// taken over from automatically unless DRBD proves it is not Primary.
     #[serde(default)]
     pub power_fence_command: Option<Vec<String>>,
+    /// Asks whether the peer's power is on (exit 0) or off (exit 2), as fence agents' status
+    /// action does; a peer that reads off is power-fenced without the fence delay.
+    #[serde(default)]
+    pub power_status_command: Option<Spanned<Vec<String>>>,
     /// The last resort when this node cannot demote: it must stop writing, e.g. by rebooting.
     #[serde(default)]
     pub self_fence_command: Option<Vec<String>>,
@@ -125,6 +129,7 @@ impl Default for Engine {
             mysqld_restart_window_s: default_restart_window_s(),
             automatic_failover: true,
             power_fence_command: None,
+            power_status_command: None,
             self_fence_command: None,
             split_brain_backup_dir: default_backup_dir(),
         }

@@ -19,6 +19,8 @@ const DEFAULT_MAX_LAG_S: u64 = 5;
 const MAX_MAX_LAG_S: u64 = 3_600;
 /// Each statement is matched against every rule: a long table slows every query.
 const MAX_RULES: usize = 100;
+/// A pair has two tandemd; more endpoints would be the same nodes counted twice.
+const MAX_TANDEMD_ENDPOINTS: usize = 2;
 /// A compiled rule larger than this (bytes of regex program) is refused.
 pub const MAX_RULE_REGEX_BYTES: usize = 256 * 1024;
 
@@ -40,6 +42,15 @@ pub struct Proxy {
     /// A replica whose Seconds_Behind_Master is above this serves no reads until it is back.
     #[serde(default = "default_max_lag_s")]
     pub max_lag_s: Spanned<u64>,
+    /// Each node's tandemd metrics endpoint (its `[metrics] listen`, `host:port`): the proxy
+    /// reads which node is active, refuses new sessions at once with the reason while none
+    /// is, and logs a change of primary. Absent: the proxy only follows the VIP.
+    #[serde(default)]
+    pub tandemd_metrics: Option<Spanned<Vec<String>>>,
+    /// `host:port` of the proxy's own `GET /metrics` (sessions, statements by target,
+    /// sessions that lost their primary, replica drains); absent: no listener.
+    #[serde(default)]
+    pub metrics_listen: Option<Spanned<String>>,
     /// The rule table, first match wins: `[[proxy.rule]] pattern = "…" route = "primary"`.
     #[serde(default)]
     pub rule: Vec<ProxyRule>,
@@ -120,7 +131,48 @@ impl Checker<'_> {
                 ),
             );
         }
+        if let Some(metrics) = &proxy.metrics_listen {
+            if metrics.get_ref().parse::<std::net::SocketAddr>().is_err() {
+                self.refuse(
+                    metrics.span(),
+                    format!(
+                        "metrics_listen = \"{}\" is not an address and port; use e.g. \
+                         \"127.0.0.1:9943\"",
+                        metrics.get_ref()
+                    ),
+                );
+            }
+        }
+        self.proxy_tandemd(proxy);
         self.proxy_rules(config, proxy);
+    }
+
+    fn proxy_tandemd(&mut self, proxy: &Proxy) {
+        let Some(endpoints) = &proxy.tandemd_metrics else {
+            return;
+        };
+        let list = endpoints.get_ref();
+        if list.is_empty() || list.len() > MAX_TANDEMD_ENDPOINTS {
+            self.refuse(
+                endpoints.span(),
+                format!(
+                    "tandemd_metrics lists {} endpoints; list each node's [metrics] listen \
+                     once (1 or {MAX_TANDEMD_ENDPOINTS}), or leave the key out",
+                    list.len()
+                ),
+            );
+        }
+        for endpoint in list {
+            if endpoint.parse::<std::net::SocketAddr>().is_err() {
+                self.refuse(
+                    endpoints.span(),
+                    format!(
+                        "tandemd_metrics entry \"{endpoint}\" is not an address and port; use \
+                         a node's [metrics] listen, e.g. \"10.0.0.1:9942\""
+                    ),
+                );
+            }
+        }
     }
 
     fn proxy_rules(&mut self, config: &Config, proxy: &Proxy) {

@@ -110,6 +110,7 @@ pub fn compare(old: &Config, new: &Config) -> Reload {
     );
     take!("[engine] automatic_failover", engine.automatic_failover);
     take!("[engine] self_fence_command", engine.self_fence_command);
+    take!("[engine] power_status_command", engine.power_status_command);
     take!(
         "[engine] split_brain_backup_dir",
         engine.split_brain_backup_dir

@@ -32,6 +32,8 @@ pub struct Settings {
     pub automatic_failover: bool,
     /// A power-fence command is configured.
     pub power_fence: bool,
+    /// `[engine] power_status_command` is set.
+    pub power_status: bool,
     /// Where a split-brain victim's copy goes.
     pub split_brain_backup_dir: PathBuf,
     pub filesystem: FilesystemSettings,
@@ -165,6 +167,7 @@ impl Settings {
             mysqld_restart_window_ms: config.engine.mysqld_restart_window_s.saturating_mul(1000),
             automatic_failover: config.engine.automatic_failover,
             power_fence: config.engine.power_fence_command.is_some(),
+            power_status: config.engine.power_status_command.is_some(),
             split_brain_backup_dir: config.engine.split_brain_backup_dir.get_ref().clone(),
             filesystem: FilesystemSettings {
                 device: config.filesystem_device(),

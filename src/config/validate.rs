@@ -52,6 +52,7 @@ impl<'a> Checker<'a> {
         self.paths(config);
         self.services(config);
         self.timings(config);
+        self.power_status(config);
         self.observability(config);
         self.replication(config);
         self.proxy(config);
@@ -287,6 +288,29 @@ impl<'a> Checker<'a> {
                 garp.span(),
                 "gratuitous_arp_count = 0 leaves clients on the old MAC for 30 s or more; \
                  use 1 to 10"
+                    .to_string(),
+            );
+        }
+    }
+
+    /// `power_status_command` only shortens a power fence: it needs one, and a program.
+    fn power_status(&mut self, config: &Config) {
+        let Some(status) = &config.engine.power_status_command else {
+            return;
+        };
+        if status.get_ref().is_empty() {
+            self.refuse(
+                status.span(),
+                "power_status_command is empty; give the program and its arguments, e.g. \
+                 [\"/usr/sbin/fence_ipmilan\", …, \"-o\", \"status\"], or remove the line"
+                    .to_string(),
+            );
+        } else if config.engine.power_fence_command.is_none() {
+            self.refuse(
+                status.span(),
+                "power_status_command without a power_fence_command does nothing: a peer whose \
+                 power reads off is still power-fenced before a takeover; add the \
+                 power_fence_command or remove this line"
                     .to_string(),
             );
         }

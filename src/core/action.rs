@@ -129,6 +129,8 @@ pub enum Reply {
 pub enum Action {
     Run(Step),
     PowerFencePeer,
+    /// Run the power-status command; its reading comes back as `Input::PeerPower`.
+    QueryPeerPower,
     Send(PeerMessage),
     /// Answer a DRBD helper call with its exit code.
     AnswerHelper {
@@ -144,6 +146,7 @@ impl fmt::Display for Action {
         match self {
             Action::Run(step) => write!(f, "run {step}"),
             Action::PowerFencePeer => f.write_str("power-fence peer"),
+            Action::QueryPeerPower => f.write_str("query peer power"),
             Action::Send(message) => write!(f, "send {message:?}"),
             Action::AnswerHelper { call, code } => write!(f, "answer helper call {call}: {code}"),
             Action::Journal(event) => write!(f, "journal {event:?}"),

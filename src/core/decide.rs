@@ -36,6 +36,8 @@ pub(crate) enum Goal {
     /// journaled once and rate-limited like one).
     HandOver,
     PowerFencePeer,
+    /// Ask whether the silent peer's power is off (power.rs).
+    QueryPeerPower,
 }
 
 impl Node {
@@ -45,6 +47,18 @@ impl Node {
             // First, even with a step in flight: with resource-and-stonith DRBD holds I/O
             // frozen until the answer, so that step may be waiting for this very fence.
             return self.fence_for_drbd(pause);
+        }
+        if self.partition_needs_power_fence() {
+            // Also with a step in flight: the peer may be promoting over there.
+            return Decision {
+                actions: vec![Action::PowerFencePeer],
+                reason: format!(
+                    "DRBD lost {peer} while this node is Primary and {peer} is silent on the \
+                     peer link: power-fencing it now, before DRBD's fence-peer asks (in a \
+                     partition the active node shoots first)",
+                    peer = self.cfg.peer
+                ),
+            };
         }
         if let Some(step) = self.in_flight {
             return Decision::idle(format!("{pause}waiting for {step} to finish"));
@@ -93,6 +107,10 @@ impl Node {
             Goal::HandOver => self.hand_over(why),
             Goal::PowerFencePeer => Decision {
                 actions: vec![Action::PowerFencePeer],
+                reason: why,
+            },
+            Goal::QueryPeerPower => Decision {
+                actions: vec![Action::QueryPeerPower],
                 reason: why,
             },
         }

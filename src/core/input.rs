@@ -158,4 +158,6 @@ pub enum Input {
     },
     /// The power-fence command ran; `Ok` means the peer is off.
     PowerFenced(Result<(), String>),
+    /// The power-status command ran.
+    PeerPower(super::power::PeerPower),
 }

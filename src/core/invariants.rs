@@ -47,6 +47,7 @@ impl Node {
     /// peer timeout, that DRBD shows connected, or that this core has not yet had one peer
     /// timeout to hear since it started.
     pub(crate) fn check_actions(&self, ready: &Ready) {
+        self.check_power_query(&ready.actions);
         let runs: Vec<Step> = ready
             .actions
             .iter()
@@ -132,6 +133,7 @@ mod tests {
                 power_fence,
                 automatic_failover: true,
                 fence_delay_ticks: 4,
+                power_status: false,
                 preferred: true,
             },
             None,

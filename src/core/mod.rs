@@ -24,6 +24,7 @@ pub mod mode;
 mod node;
 mod outcomes;
 pub mod pause;
+pub mod power;
 mod reconfigure;
 mod record;
 mod recovery;
@@ -68,6 +69,10 @@ pub struct CoreConfig {
     /// it power-fences (the preferred node waits none when both are standby): a partition
     /// must not make both nodes shoot each other. See `Node::fence_delay_ticks`.
     pub fence_delay_ticks: u64,
+    /// A power-status command is configured: a silent peer whose power reads off is fenced
+    /// without the fence delay (power.rs).
+    #[serde(default)]
+    pub power_status: bool,
     /// When both nodes are idle and healthy, this one starts the service (the first node in
     /// the config): a deterministic tie-break.
     pub preferred: bool,
@@ -149,6 +154,11 @@ pub struct Node {
     pub(crate) self_stale: Option<String>,
     /// The peer asked this node to outdate itself.
     pub(crate) outdate_call: Option<u64>,
+    /// This core saw DRBD lose the peer while Primary here; cleared when DRBD reconnects
+    /// or this node is no longer Primary (power.rs).
+    pub(crate) drbd_lost_peer: bool,
+    /// The peer's power status, asked once per silence (power.rs).
+    pub(crate) peer_power: Option<power::PowerReading>,
     /// Actions produced while handling inputs (replies, helper answers, journal).
     pub(crate) queued: Vec<Action>,
 }
@@ -171,6 +181,7 @@ impl Node {
             Input::Health(health) => self.on_health(health),
             Input::Done { step, result } => self.on_done(step, result),
             Input::PowerFenced(result) => self.on_power_fenced(result),
+            Input::PeerPower(power) => self.on_peer_power(power),
         }
         self.check_invariants();
     }
@@ -194,6 +205,7 @@ impl Node {
             match action {
                 Action::Run(step) => self.in_flight = Some(*step),
                 Action::PowerFencePeer => self.fencing_in_flight = true,
+                Action::QueryPeerPower => self.power_query_sent(),
                 Action::Send(PeerMessage::Handover) => {
                     self.handover_owed = false;
                     self.handed_over_at = Some(self.now);

@@ -43,6 +43,8 @@ impl Node {
             peer_stale: None,
             self_stale: None,
             outdate_call: None,
+            peer_power: None,
+            drbd_lost_peer: false,
             queued: Vec::new(),
         }
     }

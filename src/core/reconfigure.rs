@@ -38,6 +38,7 @@ mod tests {
             power_fence: false,
             automatic_failover: true,
             fence_delay_ticks: 5,
+            power_status: false,
             preferred: true,
         }
     }

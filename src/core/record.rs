@@ -22,7 +22,9 @@ impl Node {
                 self.end_resolve();
             }
         }
+        let was_connected = self.drbd.connected();
         self.drbd = view;
+        self.note_drbd_loss(was_connected);
         self.drbd_known = true;
         self.fence_on_drbd();
         self.clear_stale_if_synced();

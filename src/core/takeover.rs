@@ -132,6 +132,18 @@ impl Node {
             );
         }
         if self.drbd.connected() {
+            if self.cfg.power_fence && self.power_query_due() {
+                // A read, not an action on the peer: when DRBD reports the loss (up to its
+                // ping interval and timeout later), the reading is there already.
+                return (
+                    Goal::QueryPeerPower,
+                    format!(
+                        "{peer} is silent on the peer link, but DRBD shows it Connected ({}): \
+                         it is never fenced while so; asking its power status meanwhile",
+                        self.drbd.peer_role
+                    ),
+                );
+            }
             return (
                 Goal::Hold,
                 format!(
@@ -164,14 +176,7 @@ impl Node {
                 self.peer_heard_at.unwrap_or(self.started_at) + self.cfg.peer_timeout_ticks;
             let fence_at = silent_at + self.fence_delay_ticks();
             if self.now < fence_at {
-                return (
-                    Goal::Hold,
-                    format!(
-                        "{peer} is silent and may still be Primary: fence delay, power-fencing \
-                         it at tick {fence_at} unless it is heard (a standby waits, so that \
-                         both nodes never shoot each other)"
-                    ),
-                );
+                return self.fence_delay_goal(fence_at);
             }
             return (
                 Goal::PowerFencePeer,
@@ -184,6 +189,39 @@ impl Node {
                 "{peer} is silent; not taking over: nothing proves it is not Primary (DRBD {}, \
                  peer disk {}, no power fence configured)",
                 self.drbd.connection, self.drbd.peer_disk
+            ),
+        )
+    }
+
+    /// Within the fence delay: a peer whose power reads off is fenced at once (it cannot
+    /// shoot back); otherwise the power status is asked once, and the delay runs out.
+    fn fence_delay_goal(&self, fence_at: u64) -> (Goal, String) {
+        let peer = &self.cfg.peer;
+        if self.peer_power_off() {
+            return (
+                Goal::PowerFencePeer,
+                format!(
+                    "{peer} is silent and its power reads off: power-fencing it now, without \
+                     the fence delay (a node without power cannot shoot back)"
+                ),
+            );
+        }
+        if self.power_query_due() {
+            return (
+                Goal::QueryPeerPower,
+                format!(
+                    "{peer} is silent and may still be Primary: asking its power status (off \
+                     skips the fence delay; otherwise power-fencing it at tick {fence_at})"
+                ),
+            );
+        }
+        (
+            Goal::Hold,
+            format!(
+                "{peer} is silent and may still be Primary: fence delay, power-fencing it at \
+                 tick {fence_at} unless it is heard (a standby waits, so that both nodes never \
+                 shoot each other){}",
+                self.power_reading_said()
             ),
         )
     }

@@ -277,6 +277,22 @@ impl Effects {
             let _ = effects.inputs.send(Input::PowerFenced(result)).await;
         });
     }
+
+    /// Runs the power-status command; its reading comes back as `Input::PeerPower`.
+    pub fn spawn_power_status(&self) {
+        let effects = self.clone();
+        tokio::spawn(async move {
+            let command = effects
+                .config
+                .engine
+                .power_status_command
+                .as_ref()
+                .map(|c| c.get_ref().clone());
+            let power = fence::power_status(&command).await;
+            tracing::info!(?power, "the peer's power status");
+            let _ = effects.inputs.send(Input::PeerPower(power)).await;
+        });
+    }
 }
 
 /// How often the running mysqld is asked `SELECT 1`.

@@ -310,6 +310,10 @@ impl Daemon {
                 tracing::warn!("power-fencing the peer");
                 self.effects.spawn_power_fence();
             }
+            Action::QueryPeerPower => {
+                tracing::info!("asking the peer's power status");
+                self.effects.spawn_power_status();
+            }
             Action::Send(message) => {
                 // This node's view as of now goes first: the peer decides on the message at
                 // once, and its last heartbeat may be up to a tick old (a Handover read

@@ -44,6 +44,7 @@ pub fn core_config(settings: &Settings, me: &str) -> Result<CoreConfig, DaemonEr
         restart_limit: settings.mysqld_restart_limit,
         restart_window_ticks: ticks(settings.mysqld_restart_window_ms, tick_ms),
         power_fence: settings.power_fence,
+        power_status: settings.power_status,
         automatic_failover: settings.automatic_failover,
         fence_delay_ticks: ticks(settings.fence_delay_ms, tick_ms),
         preferred: names.first().is_some_and(|first| first == me),

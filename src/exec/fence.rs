@@ -1,11 +1,18 @@
 //! The operator's fence commands (`power_fence_command`, `self_fence_command`): an argument
-//! list run without a shell, bounded in time; exit 0 means done.
+//! list run without a shell, bounded in time; exit 0 means done. `power_status_command`
+//! reads the peer's power: exit 0 on, 2 off (the fence agents' status convention).
 
+use crate::core::power::PeerPower;
 use std::time::Duration;
 
 /// A configured fence command must finish within this long, or it counts as failed: a BMC
 /// that does not answer in a minute will not answer (the core retries with backoff).
 pub const FENCE_COMMAND_TIMEOUT_MS: u64 = 60_000;
+/// A power-status reading only shortens the fence delay, so it must come well within it; a
+/// slower answer is "unknown" and the delay runs out as without one.
+pub const POWER_STATUS_TIMEOUT_MS: u64 = 5_000;
+/// The exit code of a power-status command whose target is off (fence agents: 0 on, 2 off).
+pub const POWER_STATUS_OFF_EXIT: i32 = 2;
 /// The command's stderr kept in an error, so a chatty agent cannot flood the journal.
 const MAX_STDERR_BYTES: usize = 1_024;
 
@@ -25,6 +32,8 @@ pub enum FenceCommandError {
     Failed {
         what: &'static str,
         status: String,
+        /// The exit code, if it exited (not killed by a signal).
+        code: Option<i32>,
         stderr: String,
     },
 }
@@ -79,9 +88,23 @@ pub async fn run_within(
             Err(FenceCommandError::Failed {
                 what,
                 status: out.status.to_string(),
+                code: out.status.code(),
                 stderr,
             })
         }
+    }
+}
+
+/// Runs the power-status command, waiting at most [`POWER_STATUS_TIMEOUT_MS`]: exit 0 is on,
+/// exit 2 is off, and anything else is unknown, with why.
+pub async fn power_status(command: &Option<Vec<String>>) -> PeerPower {
+    let timeout = Duration::from_millis(POWER_STATUS_TIMEOUT_MS);
+    match run_within("power-status", command, timeout).await {
+        Ok(()) => PeerPower::On,
+        Err(FenceCommandError::Failed { code, .. }) if code == Some(POWER_STATUS_OFF_EXIT) => {
+            PeerPower::Off
+        }
+        Err(e) => PeerPower::Unknown(e.to_string()),
     }
 }
 
@@ -124,5 +147,20 @@ mod tests {
             run("self-fence", &None).await,
             Err(FenceCommandError::NotConfigured { what: "self-fence" })
         );
+    }
+
+    #[tokio::test]
+    async fn power_status_reads_on_off_and_unknown_from_the_exit_code() {
+        assert_eq!(power_status(&command(&["true"])).await, PeerPower::On);
+        assert_eq!(
+            power_status(&command(&["sh", "-c", "exit 2"])).await,
+            PeerPower::Off
+        );
+        let failed = power_status(&command(&["sh", "-c", "echo BMC timeout >&2; exit 1"])).await;
+        assert!(
+            matches!(&failed, PeerPower::Unknown(why) if why.contains("BMC timeout")),
+            "{failed:?}"
+        );
+        assert!(matches!(power_status(&None).await, PeerPower::Unknown(_)));
     }
 }

@@ -65,7 +65,7 @@ pub async fn serve(listener: TcpListener, source: Source) {
 
 /// What the request asked for.
 #[derive(Debug, PartialEq, Eq)]
-enum Wanted {
+pub(crate) enum Wanted {
     /// `GET /metrics`; true when the client accepts OpenMetrics.
     Metrics {
         openmetrics: bool,
@@ -76,7 +76,7 @@ enum Wanted {
 }
 
 /// Reads the request head (up to the blank line), bounded in size and time.
-async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<String>> {
+pub(crate) async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<String>> {
     let mut head = Vec::with_capacity(512);
     let mut buffer = [0u8; 1024];
     let deadline = Duration::from_millis(REQUEST_TIMEOUT_MS);
@@ -97,7 +97,7 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<String>> {
     }
 }
 
-fn parse(head: &str) -> Wanted {
+pub(crate) fn parse(head: &str) -> Wanted {
     let mut lines = head.lines();
     let request = lines.next().unwrap_or_default();
     let mut words = request.split(' ');
@@ -186,7 +186,7 @@ async fn answer(mut stream: TcpStream, source: &Source) -> std::io::Result<()> {
     }
 }
 
-async fn respond(
+pub(crate) async fn respond(
     stream: &mut TcpStream,
     status: &str,
     content_type: &str,

@@ -7,12 +7,14 @@
 
 mod classic;
 mod render;
+mod render_proxy;
 mod render_replicas;
 #[cfg(test)]
 mod tests;
 
 pub use classic::to_classic_text;
 pub use render::render;
+pub use render_proxy::{render_proxy, ProxySample};
 
 use crate::drbd::ResourceState;
 use serde::Serialize;

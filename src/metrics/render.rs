@@ -21,6 +21,19 @@ pub(super) struct Builder {
 }
 
 impl Builder {
+    pub(super) fn new() -> Builder {
+        Builder {
+            registry: Registry::with_prefix("tandem"),
+        }
+    }
+
+    /// The registry as OpenMetrics text, ending in `# EOF`.
+    pub(super) fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+
     pub(super) fn gauge(&mut self, name: &str, help: &str, samples: &[(Labels, f64)]) {
         let family = GaugeFamily::default();
         for (labels, value) in samples {
@@ -30,7 +43,7 @@ impl Builder {
     }
 
     /// `name` without `_total`: the encoder appends it.
-    fn counter(&mut self, name: &str, help: &str, samples: &[(Labels, u64)]) {
+    pub(super) fn counter(&mut self, name: &str, help: &str, samples: &[(Labels, u64)]) {
         let family = CounterFamily::default();
         for (labels, value) in samples {
             family.get_or_create(labels).inc_by(*value);

@@ -244,6 +244,15 @@ impl Ok {
     }
 }
 
+/// The proxy's answer when the primary is gone (it failed, tandemd says it no longer serves,
+/// or no node serves): ER_SERVER_SHUTDOWN, SQLSTATE class 08 (connection exception), which
+/// drivers treat as a lost connection. Never a client code (CR_SERVER_LOST 2013,
+/// CR_CONN_HOST_ERROR 2003): MariaDB Connector/C (CONC-648, in Debian 12's libmariadb3)
+/// refuses a client code from a server as a malformed packet (2027).
+pub const PRIMARY_GONE: (u16, &str) = (1053, "08S01");
+/// Error codes only a client library may raise: 2000–2999 (CR_*) and MariaDB's 5000–5999.
+const CLIENT_ONLY_CODES: [std::ops::RangeInclusive<u16>; 2] = [2000..=2999, 5000..=5999];
+
 /// An ERR packet (header 0xFF).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Err {
@@ -253,12 +262,23 @@ pub struct Err {
 }
 
 impl Err {
+    /// An error of the proxy's own; `code` must be a server's (a client code is a bug: the
+    /// client would read a malformed packet).
     pub fn new(code: u16, sql_state: &str, message: impl Into<String>) -> Err {
+        assert!(
+            !CLIENT_ONLY_CODES.iter().any(|r| r.contains(&code)),
+            "error {code} is a client library's code; a server must not send it"
+        );
         Err {
             code,
             sql_state: sql_state.to_string(),
             message: message.into(),
         }
+    }
+
+    /// [`PRIMARY_GONE`] with `message`.
+    pub fn primary_gone(message: impl Into<String>) -> Err {
+        Err::new(PRIMARY_GONE.0, PRIMARY_GONE.1, message)
     }
 
     pub fn parse(payload: &[u8]) -> Option<Err> {

@@ -8,10 +8,12 @@
 //!                         └ after a write: the replica must pass MASTER_GTID_WAIT(@@last_gtid)
 //! ```
 //! The pure parts: `packet.rs` (framing), `message.rs` (messages), `response.rs` (where an
-//! answer ends), `auth.rs` (mysql_native_password), `route.rs` (routing). The host effects
-//! (sockets, the replica health poll) are in `runtime/`.
+//! answer ends), `auth.rs` (mysql_native_password), `route.rs` (routing), `cluster.rs` (tandemd's
+//! view of the pair). The host effects (sockets, the replica health poll, the tandemd poll)
+//! are in `runtime/`.
 
 pub mod auth;
+pub mod cluster;
 pub mod health;
 pub mod message;
 pub mod packet;

@@ -113,6 +113,19 @@ fn a_handshake_response_round_trips_with_and_without_lenenc_data() {
 }
 
 #[test]
+fn the_primary_gone_answer_is_a_server_error_a_client_library_accepts() {
+    let gone = Err::primary_gone("tandem proxy: no active node");
+    assert_eq!((gone.code, gone.sql_state.as_str()), (1053, "08S01"));
+    assert_eq!(Err::parse(&gone.encode()), Some(gone));
+}
+
+#[test]
+#[should_panic(expected = "error 2013 is a client library's code")]
+fn a_client_code_from_the_proxy_is_a_bug() {
+    let _ = Err::new(2013, "HY000", "Lost connection");
+}
+
+#[test]
 fn ok_and_err_round_trip() {
     let ok = Ok {
         affected_rows: 300,
@@ -305,6 +318,8 @@ proptest! {
         let _ = Ok::parse(&bytes);
         let _ = Err::parse(&bytes);
         let _ = Command::parse(&bytes);
+        let _ = crate::proxy::cluster::http_body(&bytes);
+        let _ = crate::proxy::cluster::parse_metrics(&String::from_utf8_lossy(&bytes));
         for expect in [Expect::Results, Expect::Prepare] {
             let mut r = Response::new(expect);
             for chunk in bytes.chunks(7) {

@@ -6,8 +6,14 @@
 // Shared by two test crates; each uses a different part.
 #![allow(dead_code)]
 
+#[path = "sim/drbd.rs"]
+mod drbd;
+#[path = "sim/faults.rs"]
+mod faults;
+
 use std::collections::VecDeque;
 use tandem::cli::ops::HELPER_TIMEOUT_MS;
+use tandem::core::power::PeerPower;
 use tandem::core::{Action, CoreConfig, DrbdView, Health, Helper, Input, Node, PeerMessage, Step};
 use tandem::drbd::{ConnectionState, DiskState, Role};
 use tandem::exec::fence::{FenceCommandError, FENCE_COMMAND_TIMEOUT_MS};
@@ -91,6 +97,8 @@ pub struct Cluster {
     /// The power-fence command hangs: it neither succeeds nor fails until exec's timeout
     /// kills it and reports failure. The BMC may have acted anyway (its answer was lost).
     pub power_fence_hangs: bool,
+    /// The power-status command gets no answer from the BMC (reads unknown).
+    pub power_status_fails: bool,
     /// A hung power-fence command per node: the tick exec's timeout reports it failed.
     fence_hang: [Option<u64>; 2],
     /// Slow peer replies: each message takes 1 + up to this many more ticks (possibly past
@@ -103,6 +111,10 @@ pub struct Cluster {
     /// Per path and direction, the tick the last message sent is due: TCP delivers one
     /// direction of one connection in order, so a later message never overtakes an earlier.
     last_due: [[u64; 2]; MAX_PEER_PATHS],
+    /// A fence-peer helper's process takes this many ticks to reach tandemd (0: at once).
+    pub helper_delay_ticks: u64,
+    /// Helpers started but not yet at tandemd: (node, call, tick they reach it).
+    slow_helpers: Vec<(usize, u64, u64)>,
     /// DRBD fence-peer calls waiting for tandemd's answer: (node, call, tick the shim gives up).
     helper_deadlines: Vec<(usize, u64, u64)>,
     /// The daemon drives its core (ready, advance, perform) after every input, not once a
@@ -139,6 +151,7 @@ pub fn core_config(index: usize, power_fence: bool) -> CoreConfig {
         power_fence,
         automatic_failover: true,
         fence_delay_ticks: 4,
+        power_status: false,
         preferred: index == 0,
     }
 }
@@ -181,11 +194,14 @@ impl Cluster {
             power_fence,
             power_fence_fails: false,
             power_fence_hangs: false,
+            power_status_fails: false,
             fence_hang: [None, None],
             peer_delay_max_ticks: 0,
             peer_paths: 1,
             last_due: [[0, 0]; MAX_PEER_PATHS],
             helper_deadlines: Vec::new(),
+            helper_delay_ticks: 0,
+            slow_helpers: Vec::new(),
             drive_after_input: false,
             dirty: [false, false],
             hung_fences: 0,
@@ -237,6 +253,7 @@ impl Cluster {
         // DRBD suspends I/O (resource-and-stonith) as it loses the connection, before any
         // further write completes: fencing first, then this tick's writes.
         self.fence_on_disconnect();
+        self.start_slow_helpers();
         self.drive_dirty();
         self.replicate();
         self.deliver();
@@ -276,49 +293,6 @@ impl Cluster {
                 self.run_ready(i);
             }
         }
-    }
-
-    /// The daemon's wall-clock bounds: a hung power-fence command is killed and reported
-    /// failed; a fence-peer helper shim stops waiting for tandemd and answers DRBD 1.
-    fn expire_waits(&mut self) {
-        for (i, name) in NAMES.iter().enumerate() {
-            if self.fence_hang[i].is_some_and(|at| at <= self.now) {
-                self.fence_hang[i] = None;
-                let error = FenceCommandError::TimedOut {
-                    what: "power-fence",
-                    timeout_ms: FENCE_COMMAND_TIMEOUT_MS,
-                };
-                self.log
-                    .push(format!("{name}: power-fence command timed out"));
-                self.input(i, Input::PowerFenced(Err(error.to_string())));
-            }
-        }
-        let now = self.now;
-        let (expired, waiting): (Vec<_>, Vec<_>) = self
-            .helper_deadlines
-            .drain(..)
-            .partition(|(_, _, at)| *at <= now);
-        self.helper_deadlines = waiting;
-        for (i, call, _) in expired {
-            let node = &self.nodes[i];
-            if node.fence_wait == Some(call) || node.disconnect_call == Some(call) {
-                self.log.push(format!(
-                    "{}: fence-peer helper timed out: answers 1",
-                    NAMES[i]
-                ));
-                self.on_fence_answer(i, call, 1);
-            }
-        }
-        self.drive_dirty();
-    }
-
-    /// DRBD runs the fence-peer helper on node `i`; the shim waits for tandemd, bounded.
-    fn call_fence_peer(&mut self, i: usize, call: u64) {
-        self.helper_deadlines
-            .push((i, call, self.now + HELPER_TIMEOUT_TICKS));
-        self.log
-            .push(format!("{}: DRBD calls fence-peer", NAMES[i]));
-        self.input(i, Input::Helper(Helper::FencePeer { call }));
     }
 
     pub fn run_ready(&mut self, i: usize) {
@@ -380,6 +354,22 @@ impl Cluster {
                 self.crash(1 - i);
                 self.input(i, Input::PowerFenced(Ok(())));
             }
+            Action::QueryPeerPower => {
+                // The truth, or no answer at all (a BMC that does not reply): a reading
+                // never claims off for a running peer.
+                let power = if self.power_status_fails {
+                    PeerPower::Unknown("fence_ipmilan: connection timed out".into())
+                } else if self.nodes[1 - i].alive {
+                    PeerPower::On
+                } else {
+                    PeerPower::Off
+                };
+                self.log.push(format!(
+                    "{name}: power status of {}: {power:?}",
+                    NAMES[1 - i]
+                ));
+                self.input(i, Input::PeerPower(power));
+            }
             Action::Send(message) => {
                 if !matches!(message, PeerMessage::Heartbeat(_)) {
                     self.log.push(format!("{name}: send {message:?}"));
@@ -427,309 +417,6 @@ impl Cluster {
                 self.drive_dirty();
             }
         }
-    }
-
-    fn complete_steps(&mut self) {
-        for i in 0..2 {
-            let Some((step, at)) = self.nodes[i].pending else {
-                continue;
-            };
-            if at > self.now || !self.nodes[i].alive || self.nodes[i].fence_wait.is_some() {
-                continue;
-            }
-            if let Some(result) = self.apply(i, step) {
-                self.finish(i, step, result);
-            }
-        }
-    }
-
-    fn finish(&mut self, i: usize, step: Step, result: Result<(), String>) {
-        self.nodes[i].pending = None;
-        if let Err(e) = &result {
-            self.log.push(format!("{}: {step} failed: {e}", NAMES[i]));
-        }
-        self.input(i, Input::Done { step, result });
-    }
-
-    /// The DRBD model's verdict on a step; `None` while it waits for fence-peer.
-    fn apply(&mut self, i: usize, step: Step) -> Option<Result<(), String>> {
-        let connected = self.connected();
-        let peer_primary = self.nodes[1 - i].role == Role::Primary;
-        let node = &mut self.nodes[i];
-        if let Some((_, error)) = node.fail_next.take_if(|(failing, _)| *failing == step) {
-            return Some(Err(error));
-        }
-        Some(match step {
-            Step::Promote { force } => {
-                if !force && node.disk != DiskState::UpToDate {
-                    Err("NoUpToDateDisk".into())
-                } else if connected && peer_primary {
-                    Err("PeerIsPrimary".into())
-                } else if !connected && !force {
-                    let call = self.next_call;
-                    self.next_call += 1;
-                    self.nodes[i].fence_wait = Some(call);
-                    self.call_fence_peer(i, call);
-                    return None;
-                } else {
-                    node.role = Role::Primary;
-                    if !force {
-                        self.check_not_stale(i);
-                    }
-                    Ok(())
-                }
-            }
-            Step::Demote | Step::ForceDemote => {
-                node.role = Role::Secondary;
-                Ok(())
-            }
-            Step::OutdateLocal if connected => {
-                Err("Refusing to be Outdated while Connected".into())
-            }
-            Step::OutdateLocal => {
-                node.disk = DiskState::Outdated;
-                Ok(())
-            }
-            Step::Disconnect => {
-                node.standalone = true;
-                Ok(())
-            }
-            Step::Connect | Step::ConnectDiscardMyData => {
-                if step == Step::ConnectDiscardMyData {
-                    node.disk = DiskState::Outdated; // resynced from the peer once connected
-                }
-                node.sb_reconnect = true;
-                if self.nodes.iter().all(|n| n.sb_reconnect) {
-                    self.split_brain = false;
-                    self.nodes.iter_mut().for_each(|n| n.sb_reconnect = false);
-                    self.log
-                        .push("DRBD: both reconnected, the victim resyncs".into());
-                }
-                Ok(())
-            }
-            _ => Ok(()),
-        })
-    }
-
-    /// DRBD 8.4's `conn_try_outdate_peer` (docs/decisions.md has the table measured in the VM
-    /// lab): 3, 4 and 7 mark the peer outdated and go on; 5 does too when the local disk is
-    /// UpToDate ("peer dead"); 6 outdates the local disk; anything else is a broken helper:
-    /// a promote is refused and a frozen Primary stays frozen.
-    fn on_fence_answer(&mut self, i: usize, call: u64, code: u8) {
-        let up_to_date = self.nodes[i].disk == DiskState::UpToDate;
-        let goes_on = matches!(code, 3 | 4 | 7) || (code == 5 && up_to_date);
-        if code == 6 {
-            self.nodes[i].disk = DiskState::Outdated;
-        }
-        if self.nodes[i].disconnect_call == Some(call) {
-            self.nodes[i].disconnect_call = None;
-            if goes_on {
-                self.nodes[i].frozen = false;
-            }
-            return;
-        }
-        if self.nodes[i].fence_wait != Some(call) {
-            return;
-        }
-        self.nodes[i].fence_wait = None;
-        let result = if goes_on && self.nodes[i].disk == DiskState::UpToDate {
-            self.nodes[i].role = Role::Primary;
-            self.check_not_stale(i);
-            Ok(())
-        } else {
-            Err(format!("PeerNotOutdated (fence-peer answered {code})"))
-        };
-        if let Some((step, _)) = self.nodes[i].pending {
-            self.finish(i, step, result);
-        }
-    }
-
-    /// INVARIANT: a promoted disk holds every write the peer ever made (no stale promote).
-    fn check_not_stale(&self, i: usize) {
-        let (me, peer) = (&self.nodes[i], &self.nodes[1 - i]);
-        assert!(
-            me.generation >= peer.generation,
-            "INVARIANT: {} promoted a stale disk at tick {} (generation {} < {}'s {})\n{}",
-            NAMES[i],
-            self.now,
-            me.generation,
-            NAMES[1 - i],
-            peer.generation,
-            self.log.join("\n")
-        );
-    }
-
-    /// INVARIANT: a peer that this node's DRBD shows connected (as last reported to its
-    /// core), or that was heard within the peer timeout, is alive: it is never power-fenced.
-    fn check_fence_is_justified(&self, i: usize) {
-        let timeout = self.nodes[i].core.config().peer_timeout_ticks;
-        let heard_recently = self.heard_at[i].is_some_and(|at| self.now - at < timeout);
-        let drbd_connected = self.nodes[i]
-            .last_view
-            .as_ref()
-            .is_some_and(|view| view.connected());
-        assert!(
-            !drbd_connected && !heard_recently,
-            "INVARIANT: {} power-fenced a live peer at tick {} (its DRBD shows connected: \
-             {drbd_connected}, heard at {:?})\n{}",
-            NAMES[i],
-            self.now,
-            self.heard_at[i],
-            self.log.join("\n")
-        );
-    }
-
-    /// Writes and resyncs: a Primary writes every tick; a connected peer follows, a
-    /// disconnected one falls behind; reconnecting after both wrote is a split-brain.
-    fn replicate(&mut self) {
-        let connected = self.connected();
-        for i in 0..2 {
-            let writes = self.nodes[i].alive && !self.nodes[i].frozen;
-            if writes && self.nodes[i].role == Role::Primary {
-                self.nodes[i].generation += 1;
-                if connected {
-                    self.nodes[1 - i].generation = self.nodes[i].generation;
-                }
-            }
-        }
-        if connected {
-            let newest = self.nodes.iter().map(|n| n.generation).max().unwrap_or(0);
-            for i in 0..2 {
-                self.nodes[i].frozen = false;
-                match self.nodes[i].disk {
-                    DiskState::Outdated => {
-                        self.nodes[i].disk = DiskState::UpToDate;
-                        self.nodes[i].generation = self.nodes[1 - i].generation;
-                    }
-                    // DRBD compares generations on connect and resyncs the older disk (a
-                    // rebooted Consistent one, or one that missed writes) from the newer.
-                    _ if self.nodes[i].role != Role::Primary => {
-                        self.nodes[i].disk = DiskState::UpToDate;
-                        self.nodes[i].generation = newest;
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-
-    /// A Primary that loses its peer calls fence-peer; with a power fence the lab renders
-    /// `fencing resource-and-stonith`, which suspends I/O until the helper succeeds.
-    fn fence_on_disconnect(&mut self) {
-        let connected = self.connected();
-        let stonith = self.power_fence;
-        if self.was_connected && !connected {
-            for i in 0..2 {
-                if self.nodes[i].alive && self.nodes[i].role == Role::Primary {
-                    let call = self.next_call;
-                    self.next_call += 1;
-                    self.nodes[i].disconnect_call = Some(call);
-                    self.nodes[i].frozen = stonith;
-                    self.call_fence_peer(i, call);
-                }
-            }
-        }
-        self.was_connected = connected;
-    }
-
-    /// DRBD found both sides changed after a partition: both drop to StandAlone.
-    pub fn split_brain(&mut self) {
-        self.split_brain = true;
-        self.log
-            .push("DRBD: split-brain detected, both StandAlone".into());
-        for i in 0..2 {
-            if self.nodes[i].alive {
-                let call = self.next_call;
-                self.next_call += 1;
-                self.input(i, Input::Helper(Helper::SplitBrain { call }));
-            }
-        }
-    }
-
-    /// A tandemd that dies takes its peer-link connections with it: what was in flight to
-    /// it is lost (a new tandemd never reads its predecessor's sessions). What it sent is in
-    /// the network or the peer's socket buffer already, and arrives.
-    fn drop_sessions(&mut self, i: usize) {
-        self.in_transit.retain(|(to, _, _)| *to != i);
-        for path in &mut self.last_due {
-            path[i] = 0;
-        }
-    }
-
-    pub fn crash(&mut self, i: usize) {
-        let node = &mut self.nodes[i];
-        node.alive = false;
-        node.role = Role::Secondary;
-        node.pending = None;
-        node.fence_wait = None;
-        node.disconnect_call = None;
-        node.frozen = false;
-        node.last_view = None;
-        // A fence command in flight dies with its node; its outcome reaches no one.
-        self.fence_hang[i] = None;
-        self.drop_sessions(i);
-        self.dirty[i] = false;
-        self.log.push(format!("{}: crashed", NAMES[i]));
-    }
-
-    /// kill -9 of tandemd, then a new tandemd: DRBD and the services keep running; the new
-    /// core adopts them; a helper call in flight gets the shim's fallback answer (1); DRBD's
-    /// state reaches the new core after `dump_ticks`.
-    pub fn restart_daemon(&mut self, i: usize, dump_ticks: u64) {
-        let services = self.nodes[i].core.status().services;
-        let up = |name: &str| services.iter().any(|(n, u)| n == name && *u);
-        let mut core = Node::new(core_config(i, self.power_fence), None);
-        for (name, detail) in self.nodes[i].core.status().stale {
-            core.restore_stale(&name, detail);
-        }
-        // The journal survives: the cluster pause comes back (daemon/setup.rs).
-        core.restore_pause(self.nodes[i].core.cluster_pause().clone());
-        core.adopt(up("Mount"), up("Mysqld"), up("Vip"));
-        let node = &mut self.nodes[i];
-        node.core = core;
-        node.pending = None;
-        node.last_view = None;
-        node.drbd_dump_at = self.now + dump_ticks;
-        // A fence command the old tandemd started reports to nobody.
-        self.fence_hang[i] = None;
-        self.last_reason[i].clear();
-        self.log.push(format!("{}: tandemd restarted", NAMES[i]));
-        for call in [node.fence_wait, node.disconnect_call]
-            .into_iter()
-            .flatten()
-        {
-            self.on_fence_answer(i, call, 1);
-        }
-        self.drop_sessions(i);
-    }
-
-    /// Boots a crashed node: a fresh core, nothing running, DRBD Secondary.
-    pub fn boot(&mut self, i: usize) {
-        let records = self.nodes[i].core.status().stale;
-        let pause = self.nodes[i].core.cluster_pause().clone();
-        let node = &mut self.nodes[i];
-        node.core = Node::new(core_config(i, self.power_fence), None);
-        node.core.restore_pause(pause);
-        // The journal survives: its stale records come back (daemon/setup.rs).
-        for (name, detail) in records {
-            node.core.restore_stale(&name, detail);
-        }
-        node.alive = true;
-        // DRBD 8.4 attaches a disk whose peer was not known outdated as Consistent, not
-        // UpToDate (drbd_adm_attach): it may have missed the peer's writes.
-        if node.disk == DiskState::UpToDate {
-            node.disk = DiskState::Consistent;
-        }
-        node.standalone = false;
-        self.nodes[1 - i].standalone = false;
-        self.last_reason[i].clear();
-        self.log.push(format!("{}: booted", NAMES[i]));
-    }
-
-    pub fn crash_mysqld(&mut self, i: usize) {
-        self.log.push(format!("{}: mysqld killed", NAMES[i]));
-        let health = Health::MysqldExited("was killed by signal 9".into());
-        self.input(i, Input::Health(health));
     }
 
     fn check_invariants(&self) {

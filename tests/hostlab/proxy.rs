@@ -5,9 +5,13 @@
 //! and reads at once never misses its write, a wrong password is refused, a rule and USE
 //! work, the client limit holds, garbage closes only its own connection, a replica that
 //! stops replicating is drained, and a switchover fails an open session's next write
-//! without replaying it while new sessions reach the new primary.
+//! without replaying it while new sessions reach the new primary. Then the moves under load
+//! (`proxy/failover.rs`): sysbench oltp_read_write and a writer across a switchover and a
+//! power loss, and an immediate refusal naming tandemd's state while nobody serves.
 
+mod bench;
 mod checks;
+mod failover;
 
 use crate::engine::{engine_config, serving, start_daemon, wait_for};
 use crate::fixture::{mariadb_template, Lab, LabNode, SUBNET};
@@ -88,8 +92,15 @@ fn start_replica(lab: &Lab, node: &LabNode, server_id: u32) -> std::process::Chi
     child
 }
 
-/// The engine config with [replication], r1 and r2, and [proxy].
+/// Each node's tandemd metrics endpoint, on its own address (the proxy reads both).
+const METRICS_PORT: u16 = 9942;
+/// The proxy's own metrics endpoint, in the client's namespace.
+const PROXY_METRICS: &str = "127.0.0.1:9943";
+
+/// The engine config with the lab's power fence, [metrics], [replication], r1 and r2, and
+/// [proxy] following both tandemd.
 fn proxy_config(lab: &Lab) -> PathBuf {
+    let fence = crate::engine::fence_script(lab);
     let tandem = credentials(lab, "tandem", "tandem", "tandem-pw");
     let repl = credentials(lab, "repl", "repl", "repl-pw");
     let proxy = credentials(lab, "proxy", "proxy", "proxy-pw");
@@ -100,16 +111,22 @@ fn proxy_config(lab: &Lab) -> PathBuf {
         )
     };
     let text = format!(
-        "{}[replication]\nbinlog_dir = \"{}/binlog\"\nserver_ids = {{ a = 1, b = 2 }}\n\
+        "{}power_fence_command = [\"/bin/sh\", \"{}\"]\n[metrics]\nlisten = \"0.0.0.0:{METRICS_PORT}\"\n\
+         [replication]\nbinlog_dir = \"{}/binlog\"\nserver_ids = {{ a = 1, b = 2 }}\n\
          credentials_file = \"{}\"\n{}{}[proxy]\nlisten = \"{PROXY}\"\ncredentials_file = \"{}\"\n\
          max_lag_s = 5\nmax_connections = {MAX_CONNECTIONS}\n\
+         tandemd_metrics = [\"{}:{METRICS_PORT}\", \"{}:{METRICS_PORT}\"]\n\
+         metrics_listen = \"{PROXY_METRICS}\"\n\
          [[proxy.rule]]\npattern = \"primary, please\"\nroute = \"primary\"\n",
         std::fs::read_to_string(engine_config(lab)).unwrap(),
+        fence.display(),
         lab.mountpoint().display(),
         repl.display(),
         replica("r1", 11),
         replica("r2", 12),
-        proxy.display()
+        proxy.display(),
+        lab.a.ip,
+        lab.b.ip
     );
     let path = lab.dir.join("proxy.toml");
     std::fs::write(&path, text).unwrap();
@@ -137,18 +154,18 @@ const PYMYSQL_LIMIT: &str = include_str!("proxy/limit.py");
 /// Five clients that answer the greeting with 100 kB of random bytes.
 const GARBAGE_CLIENT: &str = include_str!("proxy/garbage.py");
 
-#[test]
-fn proxy_splits_reads_and_writes_for_real_clients() {
-    let lab = Lab::new();
+/// The pair serving with two real replicas, the accounts and `proxylab.t`, and the proxy
+/// running in the client's namespace: the children to kill at the end, the config, r1, r2.
+fn start_all(lab: &Lab) -> (Vec<std::process::Child>, PathBuf, LabNode, LabNode) {
     lab.mount_shared(&lab.a);
     lab.umount(&lab.a);
     let r1 = lab.extra_node("r1", 11);
     let r2 = lab.extra_node("r2", 12);
-    let mut children = vec![start_replica(&lab, &r1, 11), start_replica(&lab, &r2, 12)];
-    let config = proxy_config(&lab);
-    children.push(start_daemon(&lab, &lab.a, &config));
-    children.push(start_daemon(&lab, &lab.b, &config));
-    wait_for(&lab, "a to serve", Duration::from_secs(30), || {
+    let mut children = vec![start_replica(lab, &r1, 11), start_replica(lab, &r2, 12)];
+    let config = proxy_config(lab);
+    children.push(start_daemon(lab, &lab.a, &config));
+    children.push(start_daemon(lab, &lab.b, &config));
+    wait_for(lab, "a to serve", Duration::from_secs(30), || {
         serving(&lab.a, &config)
     });
     lab.a.sh_ok(&sql_on(
@@ -161,7 +178,7 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
     ));
     for node in [&r1, &r2] {
         let socket = lab.run_dir().join("replica.sock");
-        wait_for(&lab, "replicas to have the table", CATCH_UP_TIMEOUT, || {
+        wait_for(lab, "replicas to have the table", CATCH_UP_TIMEOUT, || {
             node.sh(&sql_on(&socket, "SELECT 1 FROM proxylab.t LIMIT 0"))
                 .status
                 .success()
@@ -182,14 +199,22 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
     ));
     let replica_ids = ["11", "12"];
     wait_for(
-        &lab,
+        lab,
         "the proxy to read from a replica",
         PROXY_READY_TIMEOUT,
         || {
-            through_proxy(&lab, "app-pw", "SELECT @@server_id")
+            through_proxy(lab, "app-pw", "SELECT @@server_id")
                 .is_ok_and(|id| replica_ids.contains(&id.as_str()))
         },
     );
+    (children, config, r1, r2)
+}
+
+#[test]
+fn proxy_splits_reads_and_writes_for_real_clients() {
+    let lab = Lab::new();
+    let (children, config, r1, r2) = start_all(&lab);
+    let replica_ids = ["11", "12"];
 
     // mariadb CLI: a write lands on the primary, an autocommit read on a replica, a
     // transaction's read on the primary.
@@ -289,10 +314,35 @@ fn proxy_splits_reads_and_writes_for_real_clients() {
     checks::lag_drains(&lab, &r1);
     checks::sysbench_figures(&lab, &[&r1, &r2]);
     checks::switchover(&lab, &config);
-
+    failover::create_writer_table(&lab, &lab.b);
+    let to_a = failover::Change::Switchover {
+        from: &lab.b,
+        to: &lab.a,
+    };
+    failover::under_load(&lab, &config, to_a, "switchover", 0);
+    failover::no_active_node(&lab, &config, &lab.a);
+    let fence = lab.dir.join("power-fence.sh");
+    let power_loss = failover::Change::PowerLoss {
+        from: &lab.a,
+        to: &lab.b,
+        fence: &fence,
+    };
+    failover::under_load(&lab, &config, power_loss, "power-loss", 1_000_000);
+    checks::proxy_metrics(&lab, PROXY_METRICS);
+    let log = std::fs::read_to_string(lab.dir.join("proxy.log")).unwrap_or_default();
     for mut child in children {
         let _ = child.kill();
         let _ = child.wait();
     }
-    eprintln!("{}", std::fs::read_to_string(&log).unwrap_or_default());
+    eprintln!("{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("primary changed") && l.contains("from=b") && l.contains("to=a")),
+        "the proxy's log does not say the primary moved to a:\n{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("primary changed") && l.contains("from=a") && l.contains("to=b")),
+        "the proxy's log does not say the primary moved to b:\n{log}"
+    );
 }

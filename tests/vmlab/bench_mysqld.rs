@@ -12,22 +12,59 @@ use std::process::ExitCode;
 /// Starts per option set; the median is printed.
 const STARTS_PER_SET: usize = 3;
 
-/// The option sets compared, each on top of the lab's engine options.
-const SETS: [(&str, &str); 4] = [
-    ("lab defaults", ""),
-    (
-        "small ibtmp1",
-        "--innodb-temp-data-file-path=ibtmp1:1M:autoextend",
-    ),
+/// Before a start: nothing (a warm page cache), or the page cache emptied (the survivor of a
+/// failover has never read the new mount's files), then warmed as tandemd warms it.
+const WARM: &str = "";
+const COLD: &str = "sync; echo 3 > /proc/sys/vm/drop_caches";
+/// tandemd's warm-up (exec/mysqld/warm.rs): `mariadbd --version`.
+const COLD_VERSION: &str = "sync; echo 3 > /proc/sys/vm/drop_caches; mariadbd --version >/dev/null";
+/// A fuller warm-up, tried and measured: also reading the binary and its libraries whole.
+const COLD_WARMED: &str = "sync; echo 3 > /proc/sys/vm/drop_caches; mariadbd --version \
+     >/dev/null; cat /usr/sbin/mariadbd $(ldd /usr/sbin/mariadbd | awk '$3 ~ /^\\// {print $3}') \
+     >/dev/null";
+const SMALL_IBTMP1: &str = "--innodb-temp-data-file-path=ibtmp1:1M:autoextend";
+
+/// The option sets compared (name, what runs before the start, options on top of the lab's
+/// engine options).
+const SETS: [(&str, &str, &str); 9] = [
+    ("lab defaults", WARM, ""),
+    ("small ibtmp1", WARM, SMALL_IBTMP1),
     (
         "small ibtmp1, no buffer pool load",
+        WARM,
         "--innodb-temp-data-file-path=ibtmp1:1M:autoextend \
          --innodb-buffer-pool-load-at-startup=OFF",
     ),
     (
         "small ibtmp1, no buffer pool load, no io_uring",
+        WARM,
         "--innodb-temp-data-file-path=ibtmp1:1M:autoextend \
          --innodb-buffer-pool-load-at-startup=OFF --innodb-use-native-aio=OFF",
+    ),
+    ("small ibtmp1, cold cache", COLD, SMALL_IBTMP1),
+    (
+        "small ibtmp1, cold, --version warm-up",
+        COLD_VERSION,
+        SMALL_IBTMP1,
+    ),
+    (
+        "small ibtmp1, cold, binary+libs read",
+        COLD_WARMED,
+        SMALL_IBTMP1,
+    ),
+    (
+        "cold, + no buffer pool load, no native AIO",
+        COLD_VERSION,
+        "--innodb-temp-data-file-path=ibtmp1:1M:autoextend \
+         --innodb-buffer-pool-load-at-startup=OFF --innodb-use-native-aio=OFF",
+    ),
+    (
+        "cold, + one I/O and purge thread each, no AHI",
+        COLD_VERSION,
+        "--innodb-temp-data-file-path=ibtmp1:1M:autoextend \
+         --innodb-buffer-pool-load-at-startup=OFF --innodb-use-native-aio=OFF \
+         --innodb-read-io-threads=1 --innodb-write-io-threads=1 --innodb-purge-threads=1 \
+         --innodb-adaptive-hash-index=OFF",
     ),
 ];
 
@@ -36,8 +73,9 @@ const START_AND_CRASH: &str = r#"
 D=__MOUNT__/mysql
 S=/run/mysqld/bench.sock
 mkdir -p /run/mysqld && chown mysql /run/mysqld
+__PRE__
 t0=$(date +%s%N)
-mariadbd --no-defaults --user=mysql --datadir=$D --socket=$S --skip-networking \
+__WRAP__ mariadbd --no-defaults --user=mysql --datadir=$D --socket=$S --skip-networking \
   --innodb-buffer-pool-size=32M --innodb-log-file-size=8M --log-error=$D/bench.err \
   __OPTS__ >/dev/null 2>&1 &
 pid=$!
@@ -80,11 +118,11 @@ fn measure(lab: &mut Lab) {
         ),
     );
     // One crash first, so that every timed start recovers from one.
-    start_and_crash(lab, "");
+    start_and_crash(lab, WARM, "", "");
     println!("\nmariadbd start after SIGKILL, in vm-a (ms until ping answers):");
-    for (name, opts) in SETS {
+    for (name, pre, opts) in SETS {
         let mut times: Vec<u64> = (0..STARTS_PER_SET)
-            .map(|_| start_and_crash(lab, opts))
+            .map(|_| start_and_crash(lab, pre, opts, ""))
             .collect();
         times.sort_unstable();
         println!(
@@ -94,7 +132,30 @@ fn measure(lab: &mut Lab) {
     }
     let log = lab.sh(Node::A, &format!("tail -25 {MOUNTPOINT}/mysql/bench.err"));
     println!("\nthe last start's error log:\n{log}");
+    stalls(lab);
     processes(lab);
+}
+
+/// The system calls after which a cold start waited longest.
+const STALL_REPORT_LINES: usize = 25;
+
+/// One cold start under strace: the longest gaps between the server's system calls (file
+/// opens, reads, fsyncs), to show where a failover's mysqld phase waits.
+fn stalls(lab: &mut Lab) {
+    let trace = "/tmp/bench-mysqld.strace";
+    let wrap = format!(
+        "strace -f -ttt -e trace=openat,read,pread64,pwrite64,fsync,fdatasync,io_uring_enter,\
+         execve,mmap,clone,clone3 -o {trace}"
+    );
+    let took = start_and_crash(lab, COLD_WARMED, SMALL_IBTMP1, &wrap);
+    println!(
+        "\na cold start (binary and libraries read first) under strace took {took} ms; its longest waits (s, then the call before):"
+    );
+    let script = format!(
+        "awk '{{ t = $2; if (p != \"\") printf \"%.3f %s\\n\", t - p, prev; p = t; prev = $0 }}' {trace} \
+         | sort -rn | head -{STALL_REPORT_LINES} | cut -c1-200"
+    );
+    println!("{}", lab.sh(Node::A, &script));
 }
 
 /// What starting a process costs in the guest: DRBD's fence-peer handler is one (the shim,
@@ -112,6 +173,17 @@ fn processes(lab: &mut Lab) {
             "fence-peer handler, no tandemd",
             format!("DRBD_RESOURCE=r0 sh {helper} fence-peer"),
         ),
+        // What DRBD's usermode helper and tandem's promote run: the drbd-utils 9 wrapper,
+        // which finds the 8.4 module and runs drbdadm-84, which runs drbdsetup-84.
+        ("drbdadm role r0", "drbdadm role r0".to_string()),
+        (
+            "/lib/drbd/drbdadm-84 role r0",
+            "/lib/drbd/drbdadm-84 role r0".to_string(),
+        ),
+        (
+            "/lib/drbd/drbdsetup-84 role 0",
+            "/lib/drbd/drbdsetup-84 role 0".to_string(),
+        ),
     ] {
         let script = format!(
             "for i in 1 2 3; do t0=$(date +%s%N); {command} >/dev/null 2>&1; \
@@ -121,11 +193,18 @@ fn processes(lab: &mut Lab) {
         let times: Vec<&str> = out.lines().map(str::trim).collect();
         println!("  {name:<34} {}", times.join(" "));
     }
+    let dry = lab.sh(
+        Node::A,
+        "drbdadm -d primary r0 2>&1; drbdadm -d fence-peer r0 2>&1 | head -3",
+    );
+    println!("\nwhat `drbdadm primary r0` and `drbdadm fence-peer r0` run (-d):\n{dry}");
 }
 
-fn start_and_crash(lab: &mut Lab, opts: &str) -> u64 {
+fn start_and_crash(lab: &mut Lab, pre: &str, opts: &str, wrap: &str) -> u64 {
     let script = START_AND_CRASH
         .replace("__MOUNT__", MOUNTPOINT)
+        .replace("__PRE__", pre)
+        .replace("__WRAP__", wrap)
         .replace("__OPTS__", opts);
     let out = lab.sh(Node::A, &script);
     out.lines()

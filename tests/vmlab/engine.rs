@@ -41,14 +41,11 @@ impl Lab {
     /// tandemd on both and waits until vm-a, the preferred node, serves. Then creates the
     /// client's schema and user. Returns how long the engine took to bring vm-a up.
     pub fn start_engine(&mut self) -> Duration {
-        self.start_engine_with(&engine_config_path(&self.run_dir), false)
+        self.start_engine_with(&engine_config_path(&self.run_dir))
     }
 
     /// [`Lab::start_engine`] with another config file for tandemd (e.g. with replicas).
-    /// `a_first`: vm-a's tandemd alone until vm-a serves, then vm-b's. Started together, a
-    /// vm-b whose tandemd comes up first and hears nothing from vm-a within the peer timeout
-    /// takes the service itself (DRBD shows vm-a Secondary): seen once under TCG.
-    pub fn start_engine_with(&mut self, config: &Path, a_first: bool) -> Duration {
+    pub fn start_engine_with(&mut self, config: &Path) -> Duration {
         let template = self.env.mariadb_template.display().to_string();
         self.tandem_ok(Node::A, "drbd primary");
         self.sh(
@@ -64,27 +61,20 @@ impl Lab {
             self.install_config(node, config);
             self.sh(node, &format!("drbdadm adjust {RESOURCE}"));
         }
-        let took = if a_first {
-            self.start_tandemd(Node::A);
-            let took = self.wait_engine("vm-a to serve", ENGINE_START_TIMEOUT, |lab| {
-                lab.serving(Node::A)
-            });
-            self.start_tandemd(Node::B);
-            self.wait_engine("vm-b to stand by", ENGINE_START_TIMEOUT, |lab| {
-                lab.standing_by(Node::B)
-                    && lab
-                        .reason(Node::B)
-                        .is_some_and(|r| r.contains("vm-a is active"))
-            });
-            took
-        } else {
-            for node in NODES {
-                self.start_tandemd(node);
-            }
-            self.wait_engine("vm-a to serve", ENGINE_START_TIMEOUT, |lab| {
-                lab.serving(Node::A)
-            })
-        };
+        // vm-a first, then vm-b once vm-a serves: started together, a vm-b whose tandemd is
+        // up a peer timeout before vm-a's (a slow start under TCG) rightly takes the service
+        // itself (vm-a silent, DRBD shows it Secondary), and the scenarios expect vm-a active.
+        self.start_tandemd(Node::A);
+        let took = self.wait_engine("vm-a to serve", ENGINE_START_TIMEOUT, |lab| {
+            lab.serving(Node::A)
+        });
+        self.start_tandemd(Node::B);
+        self.wait_engine("vm-b to stand by", ENGINE_START_TIMEOUT, |lab| {
+            lab.standing_by(Node::B)
+                && lab
+                    .reason(Node::B)
+                    .is_some_and(|r| r.contains("vm-a is active"))
+        });
         self.sh(
             Node::A,
             &format!(

@@ -57,8 +57,36 @@ impl Drop for FenceService {
     }
 }
 
-/// Serves `node`'s request, if it made one.
+/// Serves `node`'s requests, if it made any.
 fn serve(shares: &[PathBuf; 2], run_dir: &std::path::Path, node: Node) {
+    serve_status(shares, run_dir, node);
+    serve_fence(shares, run_dir, node);
+}
+
+/// `status.request`: "on" while the other guest's qemu runs, else "off" (power-fence.sh
+/// status, the lab's power_status_command).
+fn serve_status(shares: &[PathBuf; 2], run_dir: &std::path::Path, node: Node) {
+    let share = &shares[node.index()];
+    if fs::remove_file(share.join("status.request")).is_err() {
+        return;
+    }
+    let peer = node.peer();
+    let answer = if running(&shares[peer.index()], run_dir).is_some() {
+        "on"
+    } else {
+        "off"
+    };
+    let _ = fs::write(share.join("status.done.tmp"), format!("{answer}\n"));
+    let _ = fs::rename(share.join("status.done.tmp"), share.join("status.done"));
+    println!(
+        "    the lab read {}'s power at {}'s request: {answer}",
+        peer.name(),
+        node.name()
+    );
+}
+
+/// Serves `node`'s fence request, if it made one.
+fn serve_fence(shares: &[PathBuf; 2], run_dir: &std::path::Path, node: Node) {
     let share = &shares[node.index()];
     if fs::remove_file(share.join("fence.request")).is_err() {
         return;
@@ -83,19 +111,9 @@ fn serve(shares: &[PathBuf; 2], run_dir: &std::path::Path, node: Node) {
 /// SIGKILLs the guest's process group (its pid is in `SHARE.pgid` while it runs) and waits
 /// until its qemu can run no more. Returns whether it was running.
 fn kill_guest(share: &std::path::Path, run_dir: &std::path::Path) -> bool {
-    let pgid_file = share.with_extension("pgid");
-    let Some(pgid) = fs::read_to_string(&pgid_file)
-        .ok()
-        .and_then(|text| text.trim().parse::<i32>().ok())
-        .filter(|pgid| *pgid > 1)
-    else {
+    let Some(pgid) = running(share, run_dir) else {
         return false;
     };
-    let cmdline = fs::read(format!("/proc/{pgid}/cmdline")).unwrap_or_default();
-    let needle = format!("{}/", run_dir.display());
-    if !String::from_utf8_lossy(&cmdline).contains(&needle) {
-        return false; // already reaped; the pid may belong to someone else now
-    }
     // SAFETY: kill(2) with a negative pid signals exactly that process group, which the
     // check above showed to be this lab's guest.
     unsafe {
@@ -106,6 +124,19 @@ fn kill_guest(share: &std::path::Path, run_dir: &std::path::Path) -> bool {
         std::thread::sleep(Duration::from_millis(1));
     }
     true
+}
+
+/// The guest's process group id while its qemu runs (not yet a zombie): its pid is in
+/// `SHARE.pgid`, and its command line names this lab's run directory.
+fn running(share: &std::path::Path, run_dir: &std::path::Path) -> Option<i32> {
+    let pgid = fs::read_to_string(share.with_extension("pgid"))
+        .ok()
+        .and_then(|text| text.trim().parse::<i32>().ok())
+        .filter(|pgid| *pgid > 1)?;
+    let cmdline = fs::read(format!("/proc/{pgid}/cmdline")).unwrap_or_default();
+    let needle = format!("{}/", run_dir.display());
+    // Otherwise already reaped; the pid may belong to someone else now.
+    (String::from_utf8_lossy(&cmdline).contains(&needle) && !gone(pgid)).then_some(pgid)
 }
 
 /// The process no longer runs: a zombie (awaiting the harness's wait) or absent.

@@ -128,13 +128,21 @@ pub fn engine_config_path(run_dir: &Path) -> PathBuf {
 /// - `fencing = "resource-only"`: DRBD calls tandem's fence-peer handler (kernel-helpers/)
 ///   when it loses the peer while Primary, and before promoting over a peer in DUnknown;
 /// - mysqld listening on every address (the client connects through the VIP), with the
-///   template's 8 MiB redo log, the example config's 1 MiB ibtmp1 and TCG-sized timeouts;
+///   template's 8 MiB redo log, the example config's 1 MiB ibtmp1 and TCG-sized timeouts,
+///   and, for this emulated 32 MiB server, no native AIO (io_uring's setup is slow under
+///   TCG), no buffer-pool load, one InnoDB I/O and purge thread each and no adaptive hash
+///   index: 0.55 s less in a start with a cold page cache (`--bench-mysqld`, docs/operations.md
+///   "Failover speed"); lab settings, not advice for real servers;
 /// - a 200 ms heartbeat and a 1 s peer timeout: TCG guests stall for hundreds of ms, and
 ///   `tandem status` reports the longest silence each run saw (bench.rs prints it);
-/// - a 1 s fence delay: the lab's power fence (fence_service.rs) takes well under that, so a
-///   partitioned active node still shoots first;
+/// - a 3 s fence delay (the default): in a partition the active node shoots first, after
+///   DRBD's own detection (ping 1 s + 0.5 s), the fence-peer handler (~0.6 s under TCG) and
+///   the lab's power fence (~0.2 s); a power loss does not wait for it, as the peer's power
+///   then reads off (power_status_command);
 /// - the metrics endpoint on each guest's loopback (the switchover scenario scrapes it);
-/// - the power fence through the lab harness (power-fence.sh), and the journal in /run.
+/// - the power fence and the power status through the lab harness (power-fence.sh): a
+///   peer whose qemu is gone reads off and is fenced without the fence delay;
+/// - the journal in /run.
 pub fn engine_config_text(run_dir: &Path) -> String {
     let fence = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vmlab/power-fence.sh");
     config_text('C')
@@ -144,15 +152,19 @@ pub fn engine_config_text(run_dir: &Path) -> String {
             "args = [\"--innodb-buffer-pool-size=32M\"]",
             "args = [\"--bind-address=0.0.0.0\", \"--skip-name-resolve\", \
              \"--innodb-buffer-pool-size=32M\", \"--innodb-log-file-size=8M\", \
-             \"--innodb-temp-data-file-path=ibtmp1:1M:autoextend\"]\n\
+             \"--innodb-temp-data-file-path=ibtmp1:1M:autoextend\", \
+             \"--innodb-use-native-aio=OFF\", \"--innodb-buffer-pool-load-at-startup=OFF\", \
+             \"--innodb-read-io-threads=1\", \"--innodb-write-io-threads=1\", \
+             \"--innodb-purge-threads=1\", \"--innodb-adaptive-hash-index=OFF\"]\n\
              start_timeout_ms = 90000\nstop_timeout_ms = 30000",
         )
         + &format!(
             "\n[timings]\nheartbeat_interval_ms = 200\npeer_timeout_ms = 1000\n\
-             fence_delay_ms = 1000\n\n\
+             fence_delay_ms = 3000\n\n\
              [metrics]\nlisten = \"127.0.0.1:9942\"\n\n\
              [engine]\nstate_dir = \"/run/tandem/state\"\nflap_guard_s = 60\n\
-             power_fence_command = [\"/bin/sh\", \"{fence}\", \"{run}\"]\n",
+             power_fence_command = [\"/bin/sh\", \"{fence}\", \"{run}\"]\n\
+             power_status_command = [\"/bin/sh\", \"{fence}\", \"{run}\", \"status\"]\n",
             run = run_dir.display()
         )
 }

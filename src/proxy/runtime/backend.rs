@@ -27,6 +27,8 @@ pub enum BackendError {
     Io { address: String, error: IoError },
     #[error("the client went away: {0}")]
     Client(IoError),
+    #[error("tandemd says the primary no longer serves: {0}")]
+    PrimaryLost(String),
 }
 
 /// Who logs in, as the client asked.

@@ -29,6 +29,8 @@ pub struct PacketStream {
     /// moving the rest, which is compacted only before the next socket read.
     start: usize,
     write: Vec<u8>,
+    /// Packets sent so far: tells whether any of an answer went out before it was cut off.
+    packets_sent: u64,
 }
 
 impl PacketStream {
@@ -39,6 +41,7 @@ impl PacketStream {
             read: Vec::new(),
             start: 0,
             write: Vec::new(),
+            packets_sent: 0,
         }
     }
 
@@ -61,10 +64,16 @@ impl PacketStream {
     /// Buffers a packet; written at the next [`flush`](Self::flush) or when the buffer is full.
     pub async fn send(&mut self, seq: u8, payload: &[u8]) -> Result<(), IoError> {
         frame_into(&mut self.write, seq, payload);
+        self.packets_sent += 1;
         if self.write.len() >= WRITE_BUFFER_BYTES {
             self.flush().await?;
         }
         Ok(())
+    }
+
+    /// Packets sent (buffered or written) so far.
+    pub fn packets_sent(&self) -> u64 {
+        self.packets_sent
     }
 
     pub async fn flush(&mut self) -> Result<(), IoError> {

@@ -5,6 +5,7 @@ use super::backend::{Backend, BackendError, Login};
 use super::io::{IoError, PacketStream};
 use super::Shared;
 use crate::proxy::auth::{self, Credential};
+use crate::proxy::cluster::Primary;
 use crate::proxy::message::{caps, status, Err, Handshake, HandshakeResponse, Ok};
 use crate::proxy::message::{NATIVE_PASSWORD, SCRAMBLE_BYTES};
 use std::time::Duration;
@@ -96,6 +97,13 @@ async fn admit_now(
         seq = reply.next_seq();
         answer = reply.payload;
     }
+    // Refused after the client's answer, not before the greeting: a client refuses an error
+    // that comes before the TLS handshake could have happened as unverifiable (CONC-648).
+    let verdict = shared.cluster.borrow().clone();
+    if let Primary::None { sentence } = verdict {
+        let error = Err::primary_gone(format!("tandem proxy: {sentence}"));
+        return refuse(client, seq, error).await;
+    }
     let credential = match check(shared, &response.user, &scramble, &answer).await {
         Ok(credential) => credential,
         Err(error) => return refuse(client, seq, error).await,
@@ -111,7 +119,7 @@ async fn admit_now(
         Ok(primary) => primary,
         Err(BackendError::Refused { error, .. }) => return refuse(client, seq, error).await,
         Err(e) => {
-            let error = Err::new(2003, "HY000", format!("tandem proxy: {e}"));
+            let error = Err::primary_gone(format!("tandem proxy: {e}"));
             return refuse(client, seq, error).await;
         }
     };

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::exec::replica::{self as sql, ReplicaEndpoint};
 use crate::proxy::health;
 use crate::replica::slave_status;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,6 +26,8 @@ pub struct ReplicaSlot {
     healthy: AtomicBool,
     /// Sessions reading from it now: a new session picks the least busy healthy replica.
     pub sessions: AtomicUsize,
+    /// Times it went from serving to drained (the proxy's metrics).
+    drains: AtomicU64,
     reason: Mutex<String>,
 }
 
@@ -34,10 +36,17 @@ impl ReplicaSlot {
         self.healthy.load(Ordering::Relaxed)
     }
 
+    pub fn drains(&self) -> u64 {
+        self.drains.load(Ordering::Relaxed)
+    }
+
     fn set(&self, verdict: Result<(), String>) {
         let healthy = verdict.is_ok();
         let reason = verdict.err().unwrap_or_default();
         let was = self.healthy.swap(healthy, Ordering::Relaxed);
+        if was && !healthy {
+            self.drains.fetch_add(1, Ordering::Relaxed);
+        }
         let mut last = self.reason.lock().unwrap_or_else(|p| p.into_inner());
         if was != healthy || *last != reason {
             if healthy {
@@ -63,6 +72,7 @@ pub fn slots(config: &Config) -> Replicas {
                 address: format!("{}:{}", r.host.get_ref(), r.port.get_ref()),
                 healthy: AtomicBool::new(false),
                 sessions: AtomicUsize::new(0),
+                drains: AtomicU64::new(0),
                 reason: Mutex::new("not read yet".to_string()),
             })
             .collect(),
@@ -126,6 +136,7 @@ mod tests {
             address: format!("{name}:3306"),
             healthy: AtomicBool::new(healthy),
             sessions: AtomicUsize::new(sessions),
+            drains: AtomicU64::new(0),
             reason: Mutex::new(String::new()),
         }
     }

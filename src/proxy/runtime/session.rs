@@ -5,6 +5,7 @@
 //! the session with an error: a write is never replayed.
 
 use super::backend::{Backend, BackendError, Login};
+use super::cluster::PrimaryWatch;
 use super::io::PacketStream;
 use super::replicas::{pick, Replicas};
 use super::Shared;
@@ -23,7 +24,7 @@ pub const GTID_WAIT_TIMEOUT_MS: u64 = 200;
 
 /// What the session's next read must see.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum ReadYourWrites {
+pub(super) enum ReadYourWrites {
     /// Nothing written since the last check.
     Clean,
     /// A write ran on the primary; its GTID is not read yet.
@@ -54,10 +55,16 @@ pub struct Session<'a> {
     pub primary: Backend,
     pub schema: Option<String>,
     replica: Option<ReplicaConn>,
-    route: route::Session,
-    ryw: ReadYourWrites,
+    pub(super) route: route::Session,
+    pub(super) ryw: ReadYourWrites,
     /// The sequence id of the proxy's own answer to the current command (an error).
-    reply_seq: u8,
+    pub(super) reply_seq: u8,
+    /// The primary connection is gone (it failed, or tandemd says its node no longer
+    /// serves): the next statement opens a new one (`reconnect.rs`).
+    pub(super) primary_lost: bool,
+    /// The primary was lost while the session idled in a transaction: its next statement
+    /// is answered with an error saying so, not run.
+    pub(super) transaction_lost: bool,
     /// Replicas that refused this session's login: not tried again by this session, so that
     /// a replica lacking the account costs one failed login, not one per read.
     refused: Vec<usize>,
@@ -76,63 +83,107 @@ impl<'a> Session<'a> {
             route: route::Session::default(),
             ryw: ReadYourWrites::Clean,
             reply_seq: 1,
+            primary_lost: false,
+            transaction_lost: false,
             refused: Vec::new(),
         }
     }
 
-    /// Serves commands until the client quits, idles out, or a backend fails; then says
-    /// goodbye to the backends.
-    pub async fn run(mut self) -> Result<(), BackendError> {
-        let result = self.commands().await;
+    /// Serves commands until the client quits, idles out, a backend fails, or tandemd says
+    /// the primary no longer serves; then says goodbye to the backends.
+    pub async fn run(mut self, mut watch: PrimaryWatch) -> Result<(), BackendError> {
+        let result = self.commands(&mut watch).await;
         self.quit().await;
         result
     }
 
-    async fn commands(&mut self) -> Result<(), BackendError> {
+    /// The command loop. A primary lost while the session idles is reconnected at its next
+    /// statement; lost while a statement runs, the statement fails with an error if none of
+    /// its answer went out yet (it may have been applied, so it is never replayed) and the
+    /// session goes on; a pinned session, or one cut off mid-answer, ends.
+    async fn commands(&mut self, watch: &mut PrimaryWatch) -> Result<(), BackendError> {
         let idle = Duration::from_secs(CLIENT_IDLE_TIMEOUT_S);
         loop {
-            let packet = match tokio::time::timeout(idle, self.client.read()).await {
+            let read = tokio::select! {
+                read = tokio::time::timeout(idle, self.client.read()) => read,
+                reason = watch.lost(), if !self.primary_lost => {
+                    self.transaction_lost = self.route.in_transaction;
+                    self.lose_primary(reason)?;
+                    continue;
+                }
+            };
+            let packet = match read {
                 Ok(Ok(packet)) => packet,
                 Ok(Err(e)) => return Err(BackendError::Client(e)),
                 Err(_) => return Ok(()),
             };
             self.reply_seq = packet.next_seq();
-            let command = packet.payload.as_slice();
-            match Command::parse(command) {
-                None | Some(Command::Quit) => return Ok(()),
-                Some(Command::Query(sql)) => {
-                    let sql = String::from_utf8_lossy(sql).into_owned();
-                    self.query(command, &sql).await?;
+            let quit = matches!(Command::parse(&packet.payload), None | Some(Command::Quit));
+            if quit {
+                return Ok(());
+            }
+            if self.primary_lost {
+                if !self.reconnect_primary().await? {
+                    continue;
                 }
-                Some(Command::InitDb(db)) => {
-                    let db = String::from_utf8_lossy(db).into_owned();
-                    let outcome = self.on_primary(command, Expect::Results).await?;
-                    if outcome.error.is_none() {
-                        self.schema = Some(db);
+                watch.rebase();
+            }
+            let sent = self.client.packets_sent();
+            let result = tokio::select! {
+                result = self.command(&packet.payload) => result,
+                reason = watch.lost() => {
+                    if self.client.packets_sent() != sent {
+                        return Err(BackendError::PrimaryLost(reason));
                     }
+                    self.tell_statement_lost(&reason).await;
+                    Err(BackendError::PrimaryLost(reason))
                 }
-                Some(Command::Ping) => {
-                    self.on_primary(command, Expect::Results).await?;
-                }
-                Some(Command::StmtExecute) => {
-                    self.ryw = ReadYourWrites::Dirty;
-                    self.on_primary(command, Expect::Results).await?;
-                }
-                Some(Command::StmtPrepare(_)) => {
-                    self.route.pin("prepared statements (COM_STMT_PREPARE)");
-                    self.on_primary(command, Expect::Prepare).await?;
-                }
-                Some(Command::StmtNoReply) => self.primary.send(command).await?,
-                Some(Command::Other(code)) => {
-                    let message = format!("tandem proxy does not relay command {code:#04x}");
-                    let error = Err::new(1047, "08S01", message).encode();
-                    self.client
-                        .write(self.reply_seq, &error)
-                        .await
-                        .map_err(BackendError::Client)?;
-                }
+            };
+            match result {
+                Ok(()) => {}
+                Err(BackendError::PrimaryLost(reason)) => self.lose_primary(reason)?,
+                Err(e) => return Err(e),
             }
         }
+    }
+
+    /// One command (not COM_QUIT).
+    async fn command(&mut self, command: &[u8]) -> Result<(), BackendError> {
+        match Command::parse(command) {
+            None | Some(Command::Quit) => {}
+            Some(Command::Query(sql)) => {
+                let sql = String::from_utf8_lossy(sql);
+                self.query(command, &sql).await?;
+            }
+            Some(Command::InitDb(db)) => {
+                let db = String::from_utf8_lossy(db).into_owned();
+                let outcome = self.on_primary(command, Expect::Results).await?;
+                if outcome.error.is_none() {
+                    self.schema = Some(db);
+                }
+            }
+            Some(Command::Ping) => {
+                self.on_primary(command, Expect::Results).await?;
+            }
+            Some(Command::StmtExecute) => {
+                self.ryw = ReadYourWrites::Dirty;
+                self.on_primary(command, Expect::Results).await?;
+            }
+            Some(Command::StmtPrepare(_)) => {
+                self.route.pin("prepared statements (COM_STMT_PREPARE)");
+                self.on_primary(command, Expect::Prepare).await?;
+            }
+            Some(Command::StmtNoReply) => self.primary.send(command).await?,
+            Some(Command::Other(code)) => {
+                let message = format!("tandem proxy does not relay command {code:#04x}");
+                let error = Err::new(1047, "08S01", message).encode();
+                self.client
+                    .write(self.reply_seq, &error)
+                    .await
+                    .map_err(BackendError::Client)?;
+            }
+        }
+        Ok(())
     }
 
     /// Says goodbye to the backends (COM_QUIT), so that they log no aborted connection.
@@ -165,7 +216,10 @@ impl<'a> Session<'a> {
                     .relay(&mut self.client, command, Expect::Results)
                     .await
                 {
-                    Ok(_) => return Ok(()),
+                    Ok(_) => {
+                        super::metrics::Counters::add(&self.shared.counters.statements_replica);
+                        return Ok(());
+                    }
                     Err((e, true)) => return Err(e),
                     Err((e, false)) => {
                         tracing::warn!(error = %e, "replica failed; the read runs on the primary");
@@ -174,6 +228,7 @@ impl<'a> Session<'a> {
                 }
             }
         }
+        super::metrics::Counters::add(&self.shared.counters.statements_primary);
         let outcome = self.on_primary(command, Expect::Results).await?;
         match route.kind {
             Kind::Write | Kind::Pin => self.ryw = ReadYourWrites::Dirty,
@@ -183,7 +238,8 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// Relays on the primary; a failure before any answer tells the client, then ends.
+    /// Relays on the primary. A failure before any answer reached the client tells it
+    /// (`PrimaryLost`: the session may go on); one after ends the session.
     async fn on_primary(
         &mut self,
         command: &[u8],
@@ -196,13 +252,11 @@ impl<'a> Session<'a> {
                 }
                 Ok(outcome)
             }
-            Err((e, relayed)) => {
-                if !relayed {
-                    let message = format!("tandem proxy: the primary failed: {e}");
-                    let error = Err::new(2013, "HY000", message).encode();
-                    let _ = self.client.write(self.reply_seq, &error).await;
-                }
-                Err(e)
+            Err((e, true)) => Err(e),
+            Err((e, false)) => {
+                let reason = format!("the primary failed: {e}");
+                self.tell_statement_lost(&reason).await;
+                Err(BackendError::PrimaryLost(reason))
             }
         }
     }
@@ -299,7 +353,7 @@ impl<'a> Session<'a> {
 }
 
 /// `@@last_gtid` as MariaDB prints it (`0-1-42`); anything else is not put in SQL.
-fn is_gtid_list(text: &str) -> bool {
+pub(super) fn is_gtid_list(text: &str) -> bool {
     !text.is_empty()
         && text
             .chars()

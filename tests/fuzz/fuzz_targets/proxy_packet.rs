@@ -1,8 +1,9 @@
 //! The proxy's MySQL codec: framing, every message parser, the answer tracker and the
-//! statement classifier, on arbitrary bytes.
+//! statement classifier, on arbitrary bytes; and its reader of tandemd's metrics answer.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use tandem::proxy::cluster::{http_body, parse_metrics};
 use tandem::proxy::message::{Command, Err, Handshake, HandshakeResponse, Ok};
 use tandem::proxy::packet::take_packet;
 use tandem::proxy::response::{Expect, Response};
@@ -29,4 +30,6 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let _ = classify(&text);
     let _ = Session::default().route(&text, &[]);
+    let _ = http_body(data);
+    let _ = parse_metrics(&text);
 });

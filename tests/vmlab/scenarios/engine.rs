@@ -201,11 +201,16 @@ pub fn primary_power_loss_fails_over(lab: &mut Lab) {
     ] {
         assert!(history.contains(needle), "no {needle} in:\n{history}");
     }
+    let log = lab.tandemd_log(Node::B);
+    assert!(
+        log.contains("its power reads off: power-fencing it now"),
+        "vm-b did not skip the fence delay on reading vm-a's power off:\n{log}"
+    );
     let b = lab.state(Node::B);
     assert_eq!(b.state.role, Role::Primary);
     println!(
-        "    vm-a powered off: vm-b serves {:.1} s later (peer timeout 1 s, fence delay 1 s, power fence, \
-         promote, mount, mysqld recovery, VIP); client: {}",
+        "    vm-a powered off: vm-b serves {:.1} s later (peer timeout 1 s, power status off so no \
+         fence delay, power fence, promote, mount, VIP, mysqld recovery); client: {}",
         took.as_secs_f64(),
         report.summary
     );
@@ -242,5 +247,60 @@ fn print_failover_phases(log: &str, off_at: f64) {
     println!(
         "    failover phases on vm-b: {}",
         crate::bench::phases_line(&phases)
+    );
+}
+
+/// Both links fail while vm-a serves (a switch failure), and both guests run: each sees the
+/// other silent. vm-a, the active node, power-fences vm-b as soon as DRBD asks (fence-peer);
+/// vm-b reads vm-a's power on and waits out its fence delay, so it never shoots the active
+/// node. vm-a serves throughout; vm-b boots again after the heal, resyncs and stands by.
+pub fn full_partition_the_active_node_shoots_first(lab: &mut Lab) {
+    lab.start_engine();
+    let client = lab.start_client(Node::A, 0);
+    std::thread::sleep(WRITE_PAUSE);
+
+    lab.cut(Link::Management);
+    lab.cut(Link::Replication);
+    let fenced = lab.wait_engine("vm-a to power-fence vm-b", MOVE_TIMEOUT, |lab| {
+        !lab.is_running(Node::B)
+    });
+    // vm-b may not even have asked vm-a's power before it was shot: it holds while its DRBD
+    // still shows vm-a Connected, and vm-a fences as soon as its own DRBD lost vm-b.
+    let b_log = lab.tandemd_log(Node::B);
+    let b_asked = if b_log.contains("power=On") {
+        "read vm-a's power on and waited"
+    } else {
+        "was shot before it read vm-a's power"
+    };
+    assert!(
+        !b_log.contains("power-fencing the peer") && !b_log.contains("its power reads off"),
+        "vm-b, the standby, went for the running active node:\n{b_log}"
+    );
+    let history = lab.tandem_ok(Node::A, "history");
+    assert!(
+        history.contains("how: \"power fence\", result: \"peer powered off\""),
+        "{history}"
+    );
+    std::thread::sleep(WRITE_PAUSE);
+    assert!(lab.serving(Node::A), "{:?}", lab.reason(Node::A));
+    let report = lab.stop_client(client);
+    lab.assert_all_acked_present(Node::A, &report);
+
+    // The fenced guest's qemu is gone: boot it, then plug both cables back at both ends.
+    lab.boot_again(Node::B);
+    lab.heal(Link::Management);
+    lab.heal(Link::Replication);
+    lab.install_engine_config(Node::B);
+    lab.start_tandemd(Node::B);
+    let rejoined = lab.wait_engine("vm-b resynced as standby", MOVE_TIMEOUT, |lab| {
+        in_sync(&lab.state(Node::B)) && lab.standing_by(Node::B)
+    });
+    assert!(lab.serving(Node::A), "{:?}", lab.reason(Node::A));
+    println!(
+        "    both links cut: vm-a power-fenced vm-b {:.1} s later (vm-b {b_asked}); vm-a \
+         served throughout; vm-b rejoined {:.1} s after its boot; client: {}",
+        fenced.as_secs_f64(),
+        rejoined.as_secs_f64(),
+        report.summary
     );
 }

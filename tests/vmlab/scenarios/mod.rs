@@ -152,6 +152,11 @@ pub const ALL: &[Scenario] = &[
         run: replica::run,
     },
     Scenario {
+        name: "engine_full_partition_the_active_node_shoots_first",
+        start: Start::InSync,
+        run: engine::full_partition_the_active_node_shoots_first,
+    },
+    Scenario {
         name: "engine_split_brain_detected_and_resolved_keeping_a_copy",
         start: Start::InSync,
         run: resolve::run,

@@ -37,7 +37,7 @@ const REPL_PASSWORD: &str = "repl-pw";
 pub fn run(lab: &mut Lab) {
     install_credentials(lab);
     start_replica_server(lab);
-    lab.start_engine_with(&replica_config_path(&lab.run_dir), true);
+    lab.start_engine_with(&replica_config_path(&lab.run_dir));
     lab.sh(
         Node::A,
         &format!(
