@@ -62,9 +62,7 @@ pub(super) fn flag(on: bool) -> f64 {
 
 /// The snapshot as OpenMetrics text, ending in `# EOF`.
 pub fn render(snapshot: &Snapshot) -> Result<String, std::fmt::Error> {
-    let mut builder = Builder {
-        registry: Registry::with_prefix("tandem"),
-    };
+    let mut builder = Builder::new();
     if let Some(drbd) = &snapshot.drbd {
         drbd_states(&mut builder, drbd);
         drbd_amounts(&mut builder, drbd);
@@ -75,9 +73,7 @@ pub fn render(snapshot: &Snapshot) -> Result<String, std::fmt::Error> {
     tandem_counters(&mut builder, snapshot);
     mysqld(&mut builder, &snapshot.node, &snapshot.mysqld);
     super::render_replicas::replicas(&mut builder, &snapshot.node, &snapshot.replicas);
-    let mut text = String::new();
-    encode(&mut text, &builder.registry)?;
-    Ok(text)
+    builder.encode()
 }
 
 fn drbd_states(b: &mut Builder, drbd: &ResourceState) {
