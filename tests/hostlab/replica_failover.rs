@@ -12,11 +12,9 @@
 //! [`ReplicaPair`] is the set-up, shared with the replica benchmark (bench_replica.rs).
 
 use crate::client;
-use crate::engine::{engine_config, fence_script, serving, start_daemon, status, tandem, wait_for};
-use crate::fixture::{Lab, LabNode, SUBNET, VIP};
-use crate::replica::{
-    credentials, replica_entry, replica_sql, source_sql, start_replica, TANDEM_PASSWORD,
-};
+use crate::engine::{fence_script, serving, start_daemon, status, tandem, wait_for};
+use crate::fixture::{Lab, LabNode, VIP};
+use crate::replica::{replica_entry, replica_sql, source_sql, start_replica};
 use std::path::PathBuf;
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -130,30 +128,11 @@ impl Drop for ReplicaPair {
 /// replica has not received when the source dies comes from the survivor's binlog, the path
 /// under test) and the two replicas.
 fn pair_config(lab: &Lab, fence: &std::path::Path) -> PathBuf {
-    let base = engine_config(lab);
-    let tandem_creds = credentials(lab, "tandem", "tandem", TANDEM_PASSWORD);
-    let repl = credentials(lab, "repl", "repl", "repl-pw");
-    let replica = |name: &str, host: u8| {
-        format!(
-            "[[replica]]\nname = \"{name}\"\nhost = \"{SUBNET}.{host}\"\n\
-             credentials_file = \"{}\"\n",
-            tandem_creds.display()
-        )
-    };
-    let text = format!(
-        "{}power_fence_command = [\"/bin/sh\", \"{}\"]\n\
-         [replication]\nbinlog_dir = \"{}/binlog\"\nserver_ids = {{ a = 1, b = 2 }}\n\
-         credentials_file = \"{}\"\n{}{}",
-        std::fs::read_to_string(&base).unwrap(),
-        fence.display(),
-        lab.mountpoint().display(),
-        repl.display(),
-        replica("r1", 11),
-        replica("r2", 12),
+    let fence_line = format!(
+        "power_fence_command = [\"/bin/sh\", \"{}\"]\n",
+        fence.display()
     );
-    let path = lab.dir.join("replica-pair.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    crate::replica_promote::replicas_config(lab, &fence_line, "replica-pair.toml")
 }
 
 /// a loses power while the client writes through the VIP; b serves and takes writes.

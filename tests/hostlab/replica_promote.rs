@@ -19,6 +19,12 @@ use std::time::Duration;
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn promote_config(lab: &Lab) -> PathBuf {
+    replicas_config(lab, "", "promote.toml")
+}
+
+/// The lab's engine config with `engine_lines` appended to its [engine] table, [replication]
+/// (binlog on the shared disk, GTID) and the replicas r1 and r2, as `lab.dir/FILE`.
+pub(crate) fn replicas_config(lab: &Lab, engine_lines: &str, file: &str) -> PathBuf {
     let base = crate::engine::engine_config(lab);
     let tandem_creds = credentials(lab, "tandem", "tandem", TANDEM_PASSWORD);
     let repl = credentials(lab, "repl", "repl", "repl-pw");
@@ -30,7 +36,7 @@ fn promote_config(lab: &Lab) -> PathBuf {
         )
     };
     let text = format!(
-        "{}[replication]\nbinlog_dir = \"{}/binlog\"\nserver_ids = {{ a = 1, b = 2 }}\n\
+        "{}{engine_lines}[replication]\nbinlog_dir = \"{}/binlog\"\nserver_ids = {{ a = 1, b = 2 }}\n\
          credentials_file = \"{}\"\n{}{}",
         std::fs::read_to_string(&base).unwrap(),
         lab.mountpoint().display(),
@@ -38,7 +44,7 @@ fn promote_config(lab: &Lab) -> PathBuf {
         replica("r1", 11),
         replica("r2", 12),
     );
-    let path = lab.dir.join("promote.toml");
+    let path = lab.dir.join(file);
     std::fs::write(&path, text).unwrap();
     path
 }

@@ -25,33 +25,29 @@ request() {
         sleep 0.02
     done
 }
-if [ "${2:-}" = status ]; then
-    [ ! -e "$dir/status.done" ] || rm -f "$dir/status.done"
-    request status.request
+# Asks the harness: removes a stale DIR/$1.done, writes DIR/$1.request, and waits at most $2
+# seconds for DIR/$1.done (polled every 20 ms), whose first line it leaves in $answer.
+ask() {
+    [ ! -e "$dir/$1.done" ] || rm -f "$dir/$1.done"
+    request "$1.request"
     i=0
-    while [ ! -e "$dir/status.done" ]; do
+    while [ ! -e "$dir/$1.done" ]; do
         i=$((i + 1))
-        [ "$i" -lt 250 ] || { echo "power-status: no answer from the lab harness in 5 s" >&2; exit 1; }
+        [ "$i" -lt $(($2 * 50)) ] || { echo "power-$1: no answer from the lab harness in $2 s" >&2; exit 1; }
         sleep 0.02
     done
-    read -r answer <"$dir/status.done" || :
+    read -r answer <"$dir/$1.done" || :
+}
+if [ "${2:-}" = status ]; then
+    ask status 5
     case $answer in
         on) echo "power-status: the peer is on"; exit 0 ;;
         off) echo "power-status: the peer is off"; exit 2 ;;
         *) echo "power-status: $answer" >&2; exit 1 ;;
     esac
 fi
-# A stale answer from an earlier fence must not be taken for this one's.
-[ ! -e "$dir/fence.done" ] || rm -f "$dir/fence.done"
-request fence.request
 # The harness's fence service answers within 10 ms of seeing the request (the 9p share adds
 # its own latency); 30 s without an answer is a failed fence.
-i=0
-while [ ! -e "$dir/fence.done" ]; do
-    i=$((i + 1))
-    [ "$i" -lt 1500 ] || { echo "power-fence: no answer from the lab harness in 30 s" >&2; exit 1; }
-    sleep 0.02
-done
-read -r answer <"$dir/fence.done" || :
+ask fence 30
 [ "$answer" = 0 ] || { echo "power-fence: $answer" >&2; exit 1; }
 echo "power-fence: the peer is powered off"
