@@ -96,6 +96,14 @@ fn not_installed_here(config: &Path) -> Vec<String> {
                 .to_string(),
         );
     }
+    let helper = tandem::config::DEFAULT_USERMODE_HELPER;
+    if !Path::new(helper).exists() {
+        lines.push(format!(
+            "✗ {helper} is missing or not executable, so DRBD's fence-peer would go through \
+             drbdadm and the shim, slower on the failover's path; install the tandem package \
+             (it puts it there), or set [drbd] usermode_helper = \"\""
+        ));
+    }
     let installed = std::fs::read_to_string("/etc/drbd.d/r0.res").ok();
     let rendered = stdout(&run(TANDEM, &["drbd", "render"], config));
     if installed.as_deref() != Some(rendered.as_str()) {

@@ -99,6 +99,7 @@ fn the_package_installs_each_file_with_its_mode() {
         "-rwxr-xr-x usr/sbin/tandemd",
         "-rwxr-xr-x usr/sbin/tandem",
         &format!("-rwxr-xr-x {SHIM}"),
+        "-rwxr-xr-x usr/lib/tandem/tandem-drbd-helper",
         "-rw-r--r-- etc/tandem/tandem.toml",
         // Debian 12 merges /usr: this is /lib/systemd/system/tandemd.service.
         "-rw-r--r-- usr/lib/systemd/system/tandemd.service",

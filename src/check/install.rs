@@ -52,7 +52,30 @@ pub fn helper_lines(config: &Config) -> Vec<CheckLine> {
             shim.display()
         )),
     });
+    lines.extend(usermode_helper_line(config));
     lines
+}
+
+/// `[drbd] usermode_helper`, which tandemd makes DRBD's usermode helper at its start.
+fn usermode_helper_line(config: &Config) -> Option<CheckLine> {
+    let helper = config.drbd.as_ref()?.usermode_helper.get_ref();
+    if helper.as_os_str().is_empty() {
+        return None;
+    }
+    Some(if executable(helper) {
+        pass(format!(
+            "DRBD's usermode helper {} is installed (tandemd makes it the drbd module's \
+             usermode_helper: fence-peer without drbdadm)",
+            helper.display()
+        ))
+    } else {
+        fail(format!(
+            "{} is missing or not executable, so DRBD's fence-peer would go through drbdadm \
+             and the shim, slower on the failover's path; install the tandem package (it puts \
+             it there), or set [drbd] usermode_helper = \"\"",
+            helper.display()
+        ))
+    })
 }
 
 /// Pure: the default binary in the shim's `exec "${TANDEM_BIN:-/usr/sbin/tandem}" …`.

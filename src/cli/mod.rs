@@ -25,6 +25,7 @@ pub mod split_brain;
 pub mod split_brain_resolve;
 pub mod status_view;
 pub mod status_watch;
+pub mod usermode_helper;
 
 /// The command did what it says.
 pub const EXIT_OK: u8 = 0;

@@ -293,10 +293,15 @@ pub fn history(config_path: &Path, limit: usize, json: bool) -> Result<ExitCode,
 /// proven: DRBD refuses a promote, a Primary keeps its peer's disk unknown). Never 5: DRBD
 /// 8.4 reads 5 as "peer dead" and promotes (docs/decisions.md). Other handlers answer 0.
 pub fn helper(config_path: &Path, name: &str) -> ExitCode {
-    let socket = socket_path(config_path);
     let resource = std::env::var("DRBD_RESOURCE").unwrap_or_default();
+    helper_via(&socket_path(config_path), name, &resource)
+}
+
+/// [`helper`] through the control socket `socket`, with the resource given (it only names
+/// the call in messages): also what `tandem-drbd-helper` runs for fence-peer.
+pub fn helper_via(socket: &Path, name: &str, resource: &str) -> ExitCode {
     match ask(
-        &socket,
+        socket,
         ControlRequest::Helper {
             name: name.to_string(),
         },

@@ -24,7 +24,7 @@ mod words;
 pub use error::{did_you_mean, ConfigError, Problem};
 pub use model::{
     Address, Config, Drbd, Engine, Filesystem, Hooks, Metrics, Mysqld, Node, Timings, Vip,
-    VipAddress,
+    VipAddress, DEFAULT_USERMODE_HELPER,
 };
 pub use proxy::{Proxy, ProxyRule};
 pub use replica::{Replica, Replication};
@@ -72,22 +72,39 @@ impl Config {
     /// and the CLI need nothing else, and a full validation would sit on the failover's
     /// critical path (DRBD waits for the fence-peer handler before it promotes).
     pub fn control_socket_of(path: &Path) -> PathBuf {
+        Self::helper_view_of(path).0
+    }
+
+    /// What DRBD's usermode helper (`tandem-drbd-helper`) needs of the file at `path`:
+    /// `[engine] control_socket` (or its default) and `[drbd] resource` (`None` if the file
+    /// cannot be read or parsed, or has no DRBD resource). Like [`Config::control_socket_of`],
+    /// it validates nothing else: the helper runs on the failover's critical path.
+    pub fn helper_view_of(path: &Path) -> (PathBuf, Option<String>) {
         #[derive(serde::Deserialize)]
         struct File {
             #[serde(default)]
             engine: Option<EngineSocket>,
+            #[serde(default)]
+            drbd: Option<DrbdResource>,
         }
         #[derive(serde::Deserialize)]
         struct EngineSocket {
             control_socket: Option<PathBuf>,
         }
+        #[derive(serde::Deserialize)]
+        struct DrbdResource {
+            resource: Option<String>,
+        }
         let text = std::fs::metadata(path)
             .ok()
             .filter(|meta| meta.len() <= MAX_CONFIG_BYTES)
             .and_then(|_| std::fs::read_to_string(path).ok());
-        text.and_then(|text| toml::from_str::<File>(&text).ok())
-            .and_then(|file| file.engine?.control_socket)
-            .unwrap_or_else(model::default_control_socket)
+        let file = text.and_then(|text| toml::from_str::<File>(&text).ok());
+        let (engine, drbd) = file.map_or((None, None), |file| (file.engine, file.drbd));
+        let socket = engine
+            .and_then(|engine| engine.control_socket)
+            .unwrap_or_else(model::default_control_socket);
+        (socket, drbd.and_then(|drbd| drbd.resource))
     }
 
     /// Parses and validates `text`; `path` only names the file in error messages.

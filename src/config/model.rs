@@ -219,6 +219,12 @@ pub struct Drbd {
     /// DRBD `ping-timeout`, rendered in tenths of a second, so a multiple of 100 ms.
     #[serde(default = "default_ping_timeout_ms")]
     pub ping_timeout_ms: Spanned<u32>,
+    /// The program tandemd makes DRBD's usermode helper (the drbd module's `usermode_helper`
+    /// parameter, `/sbin/drbdadm` by default): it answers fence-peer for this resource straight
+    /// from tandemd, without drbdadm and the handler shim, and hands every other call to
+    /// drbdadm. Empty: DRBD keeps its own.
+    #[serde(default = "default_usermode_helper")]
+    pub usermode_helper: Spanned<PathBuf>,
 }
 
 /// The filesystem on the DRBD device that holds the MySQL datadir.
@@ -347,6 +353,11 @@ fn default_ping_interval_s() -> Spanned<u32> {
 }
 fn default_ping_timeout_ms() -> Spanned<u32> {
     unplaced(500)
+}
+/// Where the package installs `tandem-drbd-helper`.
+pub const DEFAULT_USERMODE_HELPER: &str = "/usr/lib/tandem/tandem-drbd-helper";
+fn default_usermode_helper() -> Spanned<PathBuf> {
+    unplaced(PathBuf::from(DEFAULT_USERMODE_HELPER))
 }
 fn default_fstype() -> String {
     "ext4".into()

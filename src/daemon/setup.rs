@@ -96,6 +96,7 @@ impl Daemon {
         restore_pause(&journal, &mut core);
         let journal = start_writer(journal, &path)?;
         bring_drbd_up(&config).await;
+        install_usermode_helper(&config, &launch.config_path);
         adopt(&config, &mut core).await;
 
         let (inputs_tx, inputs) = mpsc::channel(INPUT_CHANNEL_CAPACITY);
@@ -235,6 +236,41 @@ async fn bring_drbd_up(config: &Config) {
         }
         Err(error) => tracing::warn!(%resource, %error, "cannot read the DRBD role at start"),
         Ok(_) => {}
+    }
+}
+
+/// Makes `tandem-drbd-helper` DRBD's usermode helper (`[drbd] usermode_helper`), so that
+/// DRBD's fence-peer call before a promote reaches tandemd without drbdadm's process chain.
+/// Any failure leaves DRBD's own helper, which reaches tandemd through the handler shim.
+fn install_usermode_helper(config: &Config, config_path: &std::path::Path) {
+    use crate::exec::usermode_helper::{install, Installed};
+    let Some(drbd) = config.drbd.as_ref() else {
+        return;
+    };
+    let ours = drbd.usermode_helper.get_ref();
+    if ours.as_os_str().is_empty() {
+        return;
+    }
+    if config_path != std::path::Path::new(crate::config::DEFAULT_PATH) {
+        tracing::warn!(
+            config = %config_path.display(),
+            "DRBD's usermode helper is left as it is: tandem-drbd-helper reads {}, and this \
+             tandemd runs with another config",
+            crate::config::DEFAULT_PATH
+        );
+        return;
+    }
+    match install(ours) {
+        Ok(Installed::Replaced { was }) => tracing::info!(
+            helper = %ours.display(),
+            %was,
+            "DRBD's usermode helper is now tandem's: fence-peer for this resource is answered \
+             without drbdadm, every other call goes on to drbdadm"
+        ),
+        Ok(Installed::Already) => {
+            tracing::info!(helper = %ours.display(), "DRBD's usermode helper is tandem's")
+        }
+        Err(error) => tracing::warn!(%error, "DRBD's usermode helper is left as it is"),
     }
 }
 

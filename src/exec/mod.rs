@@ -26,5 +26,6 @@ pub mod replica_admin;
 pub mod seed_target;
 pub mod systemctl;
 pub mod tool;
+pub mod usermode_helper;
 pub mod vip;
 pub mod wipefs;

@@ -8,9 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The binaries cargo built for this test run.
-const BINARIES: [(&str, &str); 2] = [
+const BINARIES: [(&str, &str); 3] = [
     ("tandem", env!("CARGO_BIN_EXE_tandem")),
     ("tandemd", env!("CARGO_BIN_EXE_tandemd")),
+    (
+        "tandem-drbd-helper",
+        env!("CARGO_BIN_EXE_tandem-drbd-helper"),
+    ),
 ];
 
 /// The protocols a scenario can switch to.

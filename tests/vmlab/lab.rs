@@ -317,6 +317,7 @@ fn prepare(guest: &mut Guest, node: Node, run_dir: &Path) {
          ip addr add 10.99.1.{n}/24 dev repl0 && ip link set repl0 up\n\
          test \"$(cat /sys/block/vda/serial)\" = tandem-drbd\n\
          install -m 0755 {bin}/tandem {bin}/tandemd /usr/sbin/\n\
+         install -D -m 0755 {bin}/tandem-drbd-helper /usr/lib/tandem/tandem-drbd-helper\n\
          mkdir -p /etc/tandem /run/tandem/lab {MOUNTPOINT}\n\
          install -m 0600 {key} /etc/tandem/peer.key\n\
          cp {config} /etc/tandem/tandem.toml\n\

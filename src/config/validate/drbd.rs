@@ -2,7 +2,7 @@
 //! values DRBD itself would refuse.
 
 use super::{node_names, Checker};
-use crate::config::model::Config;
+use crate::config::model::{Config, DEFAULT_USERMODE_HELPER};
 use crate::config::words::{AfterSb0Pri, Fencing, Protocol};
 use std::ops::Range;
 use toml::Spanned;
@@ -122,6 +122,18 @@ impl Checker<'_> {
                 format!(
                     "ping_timeout_ms = {timeout} is not what DRBD accepts; use a multiple of \
                      100 between 100 and 30000"
+                ),
+            );
+        }
+        let helper = drbd.usermode_helper.get_ref();
+        if !helper.as_os_str().is_empty() && !helper.is_absolute() {
+            self.refuse(
+                drbd.usermode_helper.span(),
+                format!(
+                    "usermode_helper = \"{}\" is not an absolute path; the kernel runs it \
+                     without a PATH search: use \"{DEFAULT_USERMODE_HELPER}\", or \"\" to \
+                     leave DRBD's own",
+                    helper.display()
                 ),
             );
         }

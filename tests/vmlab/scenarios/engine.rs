@@ -6,13 +6,15 @@
 //! The client runs on vm-b, so while vm-b serves it reaches the VIP locally; there is no third
 //! guest (two TCG guests already fill the host's two cores).
 
-use crate::lab::{Lab, Link, Node};
+use crate::lab::{Lab, Link, Node, RESOURCE};
 use crate::observe::in_sync;
 use std::time::{Duration, Instant};
 use tandem::drbd::{ConnectionState, DiskState, Role};
 
 /// A switchover under TCG: mysqld stop, umount, demote, promote, mount, mysqld start, VIP.
 const MOVE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Where the lab installs `tandem-drbd-helper` (lab.rs), the config's default.
+const DIRECT_HELPER: &str = tandem::config::DEFAULT_USERMODE_HELPER;
 /// How long the client writes before and after a fault.
 const WRITE_PAUSE: Duration = Duration::from_secs(3);
 
@@ -168,6 +170,14 @@ pub fn replication_cut_outdates_the_peer(lab: &mut Lab) {
         assert_eq!(status.local.split_brain, None, "{node:?}");
     }
     assert!(lab.serving(Node::A));
+    // The kernel ran tandem-drbd-helper for vm-a's fence-peer (answered straight from
+    // tandemd), and handed vm-b's after-resync-target on through drbdadm and the shim.
+    assert_direct_fence_peer(lab, Node::A, 4);
+    let log = lab.tandemd_log(Node::B);
+    assert!(
+        log.contains("DRBD helper called helper=\"after-resync-target\""),
+        "vm-b's after-resync-target did not reach tandemd through drbdadm:\n{log}"
+    );
     println!(
         "    replication cut: vm-b outdated through fence-peer {:.1} s after the cut; \
          resynced {:.1} s after the heal; vm-a served throughout; client: {}",
@@ -206,8 +216,13 @@ pub fn primary_power_loss_fails_over(lab: &mut Lab) {
         log.contains("its power reads off: power-fencing it now"),
         "vm-b did not skip the fence delay on reading vm-a's power off:\n{log}"
     );
+    assert!(
+        log.contains("promoting without drbdadm command=/lib/drbd/drbdsetup-84 primary 0"),
+        "vm-b did not promote through drbdsetup-84 alone:\n{log}"
+    );
     let b = lab.state(Node::B);
     assert_eq!(b.state.role, Role::Primary);
+    assert_direct_fence_peer(lab, Node::B, 7);
     println!(
         "    vm-a powered off: vm-b serves {:.1} s later (peer timeout 1 s, power status off so no \
          fence delay, power fence, promote, mount, VIP, mysqld recovery); client: {}",
@@ -237,6 +252,24 @@ pub fn primary_power_loss_fails_over(lab: &mut Lab) {
          vm-b still serves",
         boot.as_secs_f64(),
         rejoined.as_secs_f64()
+    );
+}
+
+/// `node`'s kernel ran DRBD's fence-peer through `tandem-drbd-helper` (tandemd made it the
+/// usermode helper at its start), and took `code` from it.
+fn assert_direct_fence_peer(lab: &mut Lab, node: Node, code: u8) {
+    // "is now tandem's" on the first start in a boot, "is tandem's" after that.
+    let log = lab.tandemd_log(node);
+    assert!(
+        log.contains("DRBD's usermode helper is now tandem's")
+            || log.contains("DRBD's usermode helper is tandem's"),
+        "{node:?}'s tandemd did not install tandem-drbd-helper:\n{log}"
+    );
+    let kernel = lab.sh(node, "dmesg | grep 'helper command' | tail -20");
+    let call = format!("helper command: {DIRECT_HELPER} fence-peer {RESOURCE} exit code {code} ");
+    assert!(
+        kernel.contains(&call),
+        "{node:?}'s kernel did not run {DIRECT_HELPER} for fence-peer (answer {code}):\n{kernel}"
     );
 }
 

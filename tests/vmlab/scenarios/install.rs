@@ -19,6 +19,8 @@ const INSTALL_DOC: &str = include_str!("../../../docs/install.md");
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 /// Where the package installs the DRBD handler shim.
 const PACKAGE_HELPERS_DIR: &str = "/usr/lib/tandem/kernel-helpers";
+/// Where the package puts `tandem-drbd-helper`, the config's default `[drbd] usermode_helper`.
+const DIRECT_HELPER: &str = tandem::config::DEFAULT_USERMODE_HELPER;
 /// `tandem init --initial-primary` under TCG: mkfs, mariadb-install-db (~20 s), waits.
 const INIT_TIMEOUT: Duration = Duration::from_secs(300);
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -173,7 +175,8 @@ pub fn run(lab: &mut Lab) {
     // auto-update flag (in the guest's overlay only) dpkg skips it.
     lab.both(|_, guest| {
         guest.sh("rm -f /usr/sbin/tandem /usr/sbin/tandemd /tmp/peer.key\n\
-             rm -rf /etc/tandem /etc/drbd.d/r0.res /var/lib/tandem\n\
+             rm -rf /etc/tandem /etc/drbd.d/r0.res /var/lib/tandem /usr/lib/tandem\n\
+             echo /sbin/drbdadm > /sys/module/drbd/parameters/usermode_helper\n\
              rm -f /var/lib/man-db/auto-update\n\
              wipefs --all --quiet /dev/vda")
     });
@@ -182,6 +185,7 @@ pub fn run(lab: &mut Lab) {
         guest.sh(&format!(
             "test -x /usr/sbin/tandem && test -x /usr/sbin/tandemd && \
              test -x {PACKAGE_HELPERS_DIR}/tandem-kernel-helper && \
+             test -x {DIRECT_HELPER} && \
              cp {} /etc/tandem/tandem.toml",
             config.display()
         ))
@@ -216,6 +220,24 @@ pub fn run(lab: &mut Lab) {
     let again = run_block(lab, "init-second", "db-b", &dir, 0);
     assert_no_step_acted(&again);
     start_and_switch_over(lab, &dir);
+    removal_gives_drbd_its_helper_back(lab);
+}
+
+/// tandemd made the packaged `tandem-drbd-helper` DRBD's usermode helper; removing the package
+/// (its prerm) gives DRBD its own back, so that no handler call runs a missing file.
+fn removal_gives_drbd_its_helper_back(lab: &mut Lab) {
+    let param = "/sys/module/drbd/parameters/usermode_helper";
+    let before = lab.sh(Node::A, &format!("cat {param}"));
+    assert_eq!(before.trim(), DIRECT_HELPER, "tandemd did not install it");
+    let removed = lab.sh(
+        Node::A,
+        &format!(
+            "pkill -TERM -x tandemd; dpkg -r tandem >/dev/null 2>&1; cat {param}; \
+                  test -e {DIRECT_HELPER} && echo still-there || true"
+        ),
+    );
+    assert_eq!(removed.trim(), "/sbin/drbdadm", "after dpkg -r tandem");
+    println!("    dpkg -r tandem on vm-a: DRBD's usermode helper is /sbin/drbdadm again");
 }
 
 /// `tandem init` on a backing disk with a filesystem: refused with exit 3, naming it; then

@@ -99,10 +99,13 @@ pub fn run(lab: &mut Lab) {
 
 /// The handler script on both nodes, and the lab's resource rendered with it as fence-peer,
 /// `fencing` set, and `connect-int 1` (a healed link reconnects in ~1 s, not DRBD's 10 s);
-/// `drbdadm adjust` applies it to the live resource.
+/// `drbdadm adjust` applies it to the live resource. DRBD's own usermode helper (drbdadm) is
+/// put back in case an engine scenario's tandemd made `tandem-drbd-helper` it in this boot:
+/// this scenario measures the kernel with drbdadm running the handler.
 fn install_handler(lab: &mut Lab, fencing: &Fencing) {
     let script = format!(
         "set -e\nmkdir -p {DIR}\n\
+         echo /sbin/drbdadm > /sys/module/drbd/parameters/usermode_helper\n\
          cat > {DIR}/fence-peer.sh <<'EOF'\n{HANDLER}EOF\n\
          tandem drbd render | sed \
            -e 's|^\\( *fence-peer \\).*|\\1\"/bin/sh {DIR}/fence-peer.sh\";|' \
