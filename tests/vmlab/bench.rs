@@ -85,8 +85,27 @@ pub fn run(env: &LabEnv, runs: usize) -> ExitCode {
     }
 }
 
+/// `TANDEM_VMLAB_PING_TIMEOUT_MS=N` runs the benchmark with DRBD's `ping_timeout_ms` at N
+/// instead of the lab's 500: DRBD's own loss detection is most of the detection phase.
+const PING_TIMEOUT_ENV: &str = "TANDEM_VMLAB_PING_TIMEOUT_MS";
+
+/// The engine config with [`PING_TIMEOUT_ENV`]'s DRBD ping timeout, if it is set.
+fn set_ping_timeout(lab: &Lab) {
+    let Ok(ms) = std::env::var(PING_TIMEOUT_ENV) else {
+        return;
+    };
+    let path = crate::files::engine_config_path(&lab.run_dir);
+    let text = std::fs::read_to_string(&path).expect("the engine config");
+    let from = "ping_timeout_ms = 500\n";
+    assert!(text.contains(from), "{from:?} not in {}", path.display());
+    let text = text.replacen(from, &format!("ping_timeout_ms = {ms}\n"), 1);
+    std::fs::write(&path, text).expect("write the engine config");
+    println!("bench: DRBD ping_timeout_ms = {ms} ({PING_TIMEOUT_ENV})");
+}
+
 /// Each run's phases, the client's longest wait for an acknowledged write included.
 fn failovers(lab: &mut Lab, runs: usize) -> Vec<Vec<(&'static str, Option<f64>)>> {
+    set_ping_timeout(lab);
     lab.baseline();
     lab.start_engine();
     let mut rows = Vec::new();

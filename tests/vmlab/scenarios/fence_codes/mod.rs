@@ -105,7 +105,7 @@ pub fn run(lab: &mut Lab) {
 fn install_handler(lab: &mut Lab, fencing: &Fencing) {
     let script = format!(
         "set -e\nmkdir -p {DIR}\n\
-         echo /sbin/drbdadm > /sys/module/drbd/parameters/usermode_helper\n\
+         printf %s /sbin/drbdadm > /sys/module/drbd/parameters/usermode_helper\n\
          cat > {DIR}/fence-peer.sh <<'EOF'\n{HANDLER}EOF\n\
          tandem drbd render | sed \
            -e 's|^\\( *fence-peer \\).*|\\1\"/bin/sh {DIR}/fence-peer.sh\";|' \
