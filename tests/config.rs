@@ -13,6 +13,23 @@ fn refusal(text: &str) -> String {
     }
 }
 
+/// The line of `text` where the first `needle` starts: refusals name lines of the file, and
+/// the example's lines move when it is edited.
+fn line_of(text: &str, needle: &str) -> usize {
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("no {needle:?} in the text"));
+    text[..at].matches('\n').count() + 1
+}
+
+/// `/etc/tandem/tandem.toml:LINE:COLUMN: ` for the line of `text` where `needle` starts.
+fn at(text: &str, needle: &str, column: usize) -> String {
+    format!(
+        "/etc/tandem/tandem.toml:{}:{column}: ",
+        line_of(text, needle)
+    )
+}
+
 fn edited(from: &str, to: &str) -> String {
     assert!(EXAMPLE.contains(from), "example has no {from:?}");
     EXAMPLE.replacen(from, to, 1)
@@ -28,22 +45,34 @@ fn the_shipped_example_is_valid() {
 
 #[test]
 fn unknown_key_gets_did_you_mean() {
+    let text = edited("protocol = \"C\"", "protocl = \"C\"");
     assert_eq!(
-        refusal(&edited("protocol = \"C\"", "protocl = \"C\"")),
-        "/etc/tandem/tandem.toml:27:1: unknown key `protocl` in [drbd]; did you mean `protocol`?"
+        refusal(&text),
+        format!(
+            "{}unknown key `protocl` in [drbd]; did you mean `protocol`?",
+            at(&text, "protocl", 1)
+        )
     );
+    let text = edited("name = \"db-b\"", "nmae = \"db-b\"");
     assert_eq!(
-        refusal(&edited("name = \"db-b\"", "nmae = \"db-b\"")),
-        "/etc/tandem/tandem.toml:17:1: unknown key `nmae` in [[node]]; did you mean `name`?"
+        refusal(&text),
+        format!(
+            "{}unknown key `nmae` in [[node]]; did you mean `name`?",
+            at(&text, "nmae", 1)
+        )
     );
 }
 
 #[test]
 fn protocol_d_is_refused() {
+    let text = edited("protocol = \"C\"", "protocol = \"D\"");
     assert_eq!(
-        refusal(&edited("protocol = \"C\"", "protocol = \"D\"")),
-        "/etc/tandem/tandem.toml:27:12: protocol \"D\" is not valid; use one of \"A\", \"B\" \
-         or \"C\" (A: asynchronous, B: memory-synchronous, C: synchronous, the safe default)"
+        refusal(&text),
+        format!(
+            "{}protocol \"D\" is not valid; use one of \"A\", \"B\" or \"C\" (A: \
+             asynchronous, B: memory-synchronous, C: synchronous, the safe default)",
+            at(&text, "protocol = \"D\"", 12)
+        )
     );
 }
 
@@ -54,20 +83,32 @@ fn missing_node_is_refused() {
     let text = format!("{}{}", &EXAMPLE[..start], &EXAMPLE[end..]);
     assert_eq!(
         refusal(&text),
-        "/etc/tandem/tandem.toml:10:1: exactly 2 [[node]] tables are needed, found 1; describe \
-         both machines, each with name, peer_addresses, replication_address and backing_disk"
+        format!(
+            "{}exactly 2 [[node]] tables are needed, found 1; describe both machines, each \
+             with name, peer_addresses, replication_address and backing_disk",
+            at(&text, "[[node]]", 1)
+        )
     );
 }
 
 #[test]
 fn duplicate_address_is_refused() {
+    let text = edited(
+        "replication_address = \"10.0.1.2:7789\"",
+        "replication_address = \"10.0.1.1:7789\"",
+    );
+    let first = line_of(&text, "replication_address = \"10.0.1.1:7789\"");
+    let last = text
+        .rfind("replication_address = \"10.0.1.1:7789\"")
+        .unwrap();
+    let second = text[..last].matches('\n').count() + 1;
     assert_eq!(
-        refusal(&edited(
-            "replication_address = \"10.0.1.2:7789\"",
-            "replication_address = \"10.0.1.1:7789\""
-        )),
-        "/etc/tandem/tandem.toml:19:23: address 10.0.1.1:7789 is used twice (first at line 13, \
-         column 23); give every peer-link and replication endpoint its own address:port"
+        refusal(&text),
+        format!(
+            "/etc/tandem/tandem.toml:{second}:23: address 10.0.1.1:7789 is used twice (first \
+             at line {first}, column 23); give every peer-link and replication endpoint its own \
+             address:port"
+        )
     );
 }
 
@@ -80,9 +121,11 @@ fn stonith_fencing_with_protocol_a_is_refused() {
     );
     assert_eq!(
         refusal(&text),
-        "/etc/tandem/tandem.toml:28:11: fencing \"resource-and-stonith\" cannot be used with \
-         protocol \"A\" (the DRBD kernel refuses it); set protocol = \"C\" or fencing = \
-         \"resource-only\""
+        format!(
+            "{}fencing \"resource-and-stonith\" cannot be used with protocol \"A\" (the DRBD \
+             kernel refuses it); set protocol = \"C\" or fencing = \"resource-only\"",
+            at(&text, "fencing = ", 11)
+        )
     );
     // B and C are fine with stonith fencing.
     let text = text.replacen("protocol = \"A\"", "protocol = \"B\"", 1);
@@ -91,32 +134,47 @@ fn stonith_fencing_with_protocol_a_is_refused() {
 
 #[test]
 fn discard_node_must_name_a_node() {
+    let text = edited(
+        "after_sb_0pri = \"disconnect\"",
+        "after_sb_0pri = \"discard-node-db-c\"",
+    );
     assert_eq!(
-        refusal(&edited(
-            "after_sb_0pri = \"disconnect\"",
-            "after_sb_0pri = \"discard-node-db-c\""
-        )),
-        "/etc/tandem/tandem.toml:29:17: after-sb-0pri \"discard-node-db-c\" names no configured \
-         node; use discard-node-<name> with one of: db-a, db-b"
+        refusal(&text),
+        format!(
+            "{}after-sb-0pri \"discard-node-db-c\" names no configured node; use \
+             discard-node-<name> with one of: db-a, db-b",
+            at(&text, "after_sb_0pri", 17)
+        )
     );
 }
 
 #[test]
 fn malformed_values_are_refused_where_they_stand() {
+    let text = edited("\"10.0.1.1:7789\"", "\"10.0.1.1\"");
     assert_eq!(
-        refusal(&edited("\"10.0.1.1:7789\"", "\"10.0.1.1\"")),
-        "/etc/tandem/tandem.toml:13:23: \"10.0.1.1\" is not an IP address with a port; write it \
-         as \"10.0.0.1:7789\" (IPv6: \"[fd00::1]:7789\")"
+        refusal(&text),
+        format!(
+            "{}\"10.0.1.1\" is not an IP address with a port; write it as \"10.0.0.1:7789\" \
+             (IPv6: \"[fd00::1]:7789\")",
+            at(&text, "replication_address = \"10.0.1.1\"", 23)
+        )
     );
+    let text = edited("\"10.0.0.100/24\"", "\"10.0.0.100/33\"");
     assert_eq!(
-        refusal(&edited("\"10.0.0.100/24\"", "\"10.0.0.100/33\"")),
-        "/etc/tandem/tandem.toml:54:11: \"10.0.0.100/33\" is not ADDRESS/PREFIX; write it as \
-         \"10.0.0.100/24\""
+        refusal(&text),
+        format!(
+            "{}\"10.0.0.100/33\" is not ADDRESS/PREFIX; write it as \"10.0.0.100/24\"",
+            at(&text, "address = \"10.0.0.100/33\"", 11)
+        )
     );
+    let text = edited("interface = \"eth0\"\n", "");
     assert_eq!(
-        refusal(&edited("interface = \"eth0\"\n", "")),
-        "/etc/tandem/tandem.toml:53:1: missing key `interface` in [vip]; add it \
-         (docs/configuration.md describes every key)"
+        refusal(&text),
+        format!(
+            "{}missing key `interface` in [vip]; add it (docs/configuration.md describes every \
+             key)",
+            at(&text, "[vip]", 1)
+        )
     );
 }
 
@@ -131,12 +189,17 @@ fn every_semantic_problem_is_reported_at_once() {
         );
     assert_eq!(
         refusal(&text),
-        "/etc/tandem/tandem.toml:24:10: device \"/dev/drbd1\" does not match minor = 0; set \
-         device = \"/dev/drbd0\" or change minor\n\
-         /etc/tandem/tandem.toml:45:11: datadir \"/srv/x\" is not under the mountpoint \
-         \"/var/lib/mysql-ha\"; the data would not be replicated; put it inside the mountpoint\n\
-         /etc/tandem/tandem.toml:61:19: peer_timeout_ms = 300 is less than 3 heartbeats (200 ms \
-         each), so one lost packet would look like a dead peer; raise it to at least 600"
+        format!(
+            "{}device \"/dev/drbd1\" does not match minor = 0; set device = \"/dev/drbd0\" or \
+             change minor\n\
+             {}datadir \"/srv/x\" is not under the mountpoint \"/var/lib/mysql-ha\"; the data \
+             would not be replicated; put it inside the mountpoint\n\
+             {}peer_timeout_ms = 300 is less than 3 heartbeats (200 ms each), so one lost \
+             packet would look like a dead peer; raise it to at least 600",
+            at(&text, "device = \"/dev/drbd1\"", 10),
+            at(&text, "datadir = ", 11),
+            at(&text, "peer_timeout_ms", 19)
+        )
     );
 }
 
@@ -168,49 +231,60 @@ fn shared_disk_storage_needs_a_device_and_no_drbd() {
     let config = Config::parse(&shared_disk(), Path::new("x.toml")).unwrap();
     assert_eq!(config.filesystem_device(), Path::new("/dev/sdb"));
     assert_eq!(config.drbd_resource(), None);
+    let storage = at(&shared_disk(), "storage = ", 11);
     assert_eq!(
         refusal(&shared_disk().replacen("device = \"/dev/sdb\"\n", "", 1)),
-        "/etc/tandem/tandem.toml:5:11: storage = \"shared-disk\" needs [filesystem] device, the \
-         shared LUN's path, e.g. device = \"/dev/disk/by-id/wwn-0x5000c500a1b2c3d4\""
+        format!(
+            "{storage}storage = \"shared-disk\" needs [filesystem] device, the shared LUN's \
+             path, e.g. device = \"/dev/disk/by-id/wwn-0x5000c500a1b2c3d4\""
+        )
     );
+    let text = shared_disk().replacen("[filesystem]", "[drbd]\nresource = \"r0\"\n[filesystem]", 1);
     assert_eq!(
-        refusal(&shared_disk().replacen(
-            "[filesystem]",
-            "[drbd]\nresource = \"r0\"\n[filesystem]",
-            1
-        )),
-        "/etc/tandem/tandem.toml:24:12: [drbd] is set but storage = \"shared-disk\" does not use \
-         DRBD; remove [drbd], or set storage = \"drbd\""
+        refusal(&text),
+        format!(
+            "{}[drbd] is set but storage = \"shared-disk\" does not use DRBD; remove [drbd], or \
+             set storage = \"drbd\"",
+            at(&text, "resource = \"r0\"", 12)
+        )
     );
     assert_eq!(
         refusal(&shared_disk().replacen("\"shared-disk\"", "\"drbd\"", 1)),
-        "/etc/tandem/tandem.toml:5:11: storage = \"drbd\" needs a [drbd] table; add one (see \
-         resources/tandem.toml), or set storage = \"shared-disk\" for a SAN LUN"
+        format!(
+            "{storage}storage = \"drbd\" needs a [drbd] table; add one (see \
+             resources/tandem.toml), or set storage = \"shared-disk\" for a SAN LUN"
+        )
     );
     assert_eq!(
         refusal(&shared_disk().replacen("\"shared-disk\"", "\"san\"", 1)),
-        "/etc/tandem/tandem.toml:5:11: storage \"san\" is not valid; use one of \"drbd\" or \
-         \"shared-disk\" (\"shared-disk\" is safe only with fencing: both nodes see the disk)"
+        format!(
+            "{storage}storage \"san\" is not valid; use one of \"drbd\" or \"shared-disk\" \
+             (\"shared-disk\" is safe only with fencing: both nodes see the disk)"
+        )
     );
 }
 
 #[test]
 fn split_brain_policies_that_need_an_after_sb_0pri_choice_are_refused() {
+    let text = edited(
+        "after_sb_1pri = \"disconnect\"",
+        "after_sb_1pri = \"consensus\"",
+    );
     assert_eq!(
-        refusal(&edited(
-            "after_sb_1pri = \"disconnect\"",
-            "after_sb_1pri = \"consensus\""
-        )),
-        "/etc/tandem/tandem.toml:30:17: after-sb-1pri \"consensus\" applies the choice \
+        refusal(&text),
+        at(&text, "after_sb_1pri", 17)
+            + "after-sb-1pri \"consensus\" applies the choice \
          after-sb-0pri makes, and after-sb-0pri \"disconnect\" makes none; set after_sb_0pri \
          to a discard policy (e.g. \"discard-zero-changes\") or after_sb_1pri = \"disconnect\""
     );
+    let text = edited(
+        "after_sb_2pri = \"disconnect\"",
+        "after_sb_2pri = \"violently-as0p\"",
+    );
     assert_eq!(
-        refusal(&edited(
-            "after_sb_2pri = \"disconnect\"",
-            "after_sb_2pri = \"violently-as0p\""
-        )),
-        "/etc/tandem/tandem.toml:31:17: after-sb-2pri \"violently-as0p\" applies the choice \
+        refusal(&text),
+        at(&text, "after_sb_2pri", 17)
+            + "after-sb-2pri \"violently-as0p\" applies the choice \
          after-sb-0pri makes, and after-sb-0pri \"disconnect\" makes none; set after_sb_0pri \
          to a discard policy or after_sb_2pri = \"disconnect\""
     );
@@ -238,7 +312,8 @@ fn split_brain_backup_dir_must_outlive_the_data() {
         format!("{EXAMPLE}\n[engine]\nsplit_brain_backup_dir = \"/var/lib/mysql-ha/keep\"\n");
     assert_eq!(
         refusal(&text),
-        "/etc/tandem/tandem.toml:64:26: split_brain_backup_dir \"/var/lib/mysql-ha/keep\" is \
+        at(&text, "split_brain_backup_dir", 26)
+            + "split_brain_backup_dir \"/var/lib/mysql-ha/keep\" is \
          inside the DRBD filesystem, where the copy would be discarded with the data it \
          preserves; choose a directory on a local filesystem with room for one backing \
          device, e.g. \"/var/lib/tandem/split-brain\""
@@ -252,7 +327,8 @@ fn dont_care_fencing_is_refused_while_automatic_failover_is_on() {
     let text = edited("fencing = \"resource-only\"", "fencing = \"dont-care\"");
     assert_eq!(
         refusal(&text),
-        "/etc/tandem/tandem.toml:28:11: fencing \"dont-care\" lets DRBD promote over a peer that \
+        at(&text, "fencing = ", 11)
+            + "fencing \"dont-care\" lets DRBD promote over a peer that \
          may still be Primary, so automatic failover could run two Primaries; remove the line \
          (tandem picks resource-and-stonith with a power fence, else resource-only), or set \
          [engine] automatic_failover = false"
@@ -297,22 +373,27 @@ fn metrics_and_hooks_are_optional_and_checked() {
     let text = format!("{EXAMPLE}\n[metrics]\nlisten = \"localhost\"\n");
     assert_eq!(
         refusal(&text),
-        "/etc/tandem/tandem.toml:64:10: \"localhost\" is not an IP address with a port; write \
+        at(&text, "listen = \"localhost\"", 10)
+            + "\"localhost\" is not an IP address with a port; write \
          it as \"10.0.0.1:7789\" (IPv6: \"[fd00::1]:7789\")"
     );
     let text = format!("{EXAMPLE}\n[hooks]\ncommand = [\"tandem-alert\"]\ntimeout_ms = 0\n");
     assert_eq!(
         refusal(&text),
-        "/etc/tandem/tandem.toml:64:11: [hooks] command \"tandem-alert\" must be an absolute \
-         path (it is run without a shell or PATH lookup), e.g. \
-         \"/usr/local/bin/tandem-alert\"\n\
-         /etc/tandem/tandem.toml:65:14: [hooks] timeout_ms = 0 is outside 10..=60000; a hook \
-         is killed after it, so give it a few seconds (default 5000)"
+        format!(
+            "{}[hooks] command \"tandem-alert\" must be an absolute path (it is run without a \
+             shell or PATH lookup), e.g. \"/usr/local/bin/tandem-alert\"\n\
+             {}[hooks] timeout_ms = 0 is outside 10..=60000; a hook is killed after it, so give \
+             it a few seconds (default 5000)",
+            at(&text, "command = [\"tandem-alert\"]", 11),
+            at(&text, "timeout_ms = 0", 14)
+        )
     );
     let text = format!("{EXAMPLE}\n[hooks]\ncommand = []\n");
     assert_eq!(
         refusal(&text),
-        "/etc/tandem/tandem.toml:64:11: [hooks] command is empty; give the program and its \
+        at(&text, "command = []", 11)
+            + "[hooks] command is empty; give the program and its \
          arguments, e.g. command = [\"/usr/local/bin/tandem-alert\"], or remove [hooks]"
     );
 }
@@ -334,12 +415,6 @@ credentials_file = \"/etc/tandem/replica-r1.cred\"
 fn with_replication(from: &str, to: &str) -> String {
     assert!(REPLICATION.contains(from), "replication has no {from:?}");
     format!("{EXAMPLE}{}", REPLICATION.replacen(from, to, 1))
-}
-
-/// The line in the example-plus-replication text where `needle` starts.
-fn line_of(text: &str, needle: &str) -> usize {
-    let at = text.find(needle).unwrap();
-    text[..at].matches('\n').count() + 1
 }
 
 #[test]

@@ -57,6 +57,55 @@ fn a_proxy_section_is_optional_and_takes_defaults() {
         .is_none());
 }
 
+/// The example's commented `[proxy]` section with its leading `# ` removed, after the
+/// example itself and a replica.
+fn example_proxy_uncommented() -> String {
+    let start = EXAMPLE
+        .find("\n# [proxy]\n")
+        .expect("resources/tandem.toml has a commented [proxy] example");
+    let section: Vec<&str> = EXAMPLE[start + 1..]
+        .lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .or_else(|| l.strip_prefix('#'))
+                .unwrap_or(l)
+        })
+        .collect();
+    let replica = &PROXY[..PROXY.find("[proxy]").unwrap()];
+    format!("{EXAMPLE}{replica}{}\n", section.join("\n"))
+}
+
+#[test]
+fn the_shipped_proxy_example_is_valid_once_uncommented() {
+    let text = example_proxy_uncommented();
+    let config = Config::parse(&text, Path::new("t.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let proxy = config.proxy.expect("[proxy]");
+    assert_eq!(proxy.listen.get_ref(), "0.0.0.0:3307");
+    assert_eq!(
+        proxy.credentials_file.get_ref(),
+        Path::new("/etc/tandem/proxy.cred")
+    );
+    assert_eq!(*proxy.max_connections.get_ref(), 500);
+    assert_eq!(*proxy.max_lag_s.get_ref(), 5);
+    assert_eq!(proxy.tandemd_metrics.unwrap().get_ref().len(), 2);
+    assert_eq!(proxy.metrics_listen.unwrap().get_ref(), "127.0.0.1:9943");
+    assert_eq!(proxy.rule.len(), 1);
+    assert_eq!(proxy.rule[0].route.get_ref(), "primary");
+    // Its refusals name the uncommented file's lines, like any other section's.
+    let live = text
+        .rfind("\nmax_lag_s = 5 ")
+        .expect("an uncommented max_lag_s");
+    let bad = format!("{}\nmax_lag_s = 5000{}", &text[..live], &text[live + 14..]);
+    assert_eq!(
+        refusal(&bad),
+        format!(
+            "/etc/tandem/tandem.toml:{}:13: max_lag_s = 5000 is above 3600; reads that stale \
+             are no read scaling, send them to the primary instead",
+            line_of(&bad, "max_lag_s = 5000")
+        )
+    );
+}
+
 #[test]
 fn a_bad_listen_address_rule_and_route_are_refused_where_they_stand() {
     let text = with_proxy("0.0.0.0:3307", "0.0.0.0");
@@ -112,7 +161,7 @@ fn tandemd_metrics_endpoints_are_addresses_one_per_node() {
         "max_lag_s = 3",
         "max_lag_s = 3\ntandemd_metrics = [\"db-a\"]",
     );
-    let line = line_of(&text, "tandemd_metrics");
+    let line = line_of(&text, "tandemd_metrics = [\"db-a\"]");
     assert_eq!(
         refusal(&text),
         format!(
@@ -126,7 +175,7 @@ fn tandemd_metrics_endpoints_are_addresses_one_per_node() {
         format!(
             "/etc/tandem/tandem.toml:{}:19: tandemd_metrics lists 0 endpoints; list each \
              node's [metrics] listen once (1 or 2), or leave the key out",
-            line_of(&text, "tandemd_metrics")
+            line_of(&text, "tandemd_metrics = []")
         )
     );
 }
@@ -137,7 +186,7 @@ fn the_proxy_metrics_listener_is_an_address() {
         "max_lag_s = 3",
         "max_lag_s = 3\nmetrics_listen = \"localhost\"",
     );
-    let line = line_of(&text, "metrics_listen");
+    let line = line_of(&text, "metrics_listen = \"localhost\"");
     assert_eq!(
         refusal(&text),
         format!(

@@ -45,6 +45,18 @@ pub enum PacketError {
 /// Nothing is copied until the whole packet is there, so a large packet arriving in many
 /// reads costs one copy, not one per read.
 pub fn take_packet(buf: &[u8]) -> Result<Option<(Packet, usize)>, PacketError> {
+    // The common case, a packet in one frame, without a list of frames.
+    if let Some(len) = frame_length(buf).filter(|&len| len < MAX_FRAME_PAYLOAD_BYTES) {
+        let Some(payload) = buf.get(HEADER_BYTES..HEADER_BYTES + len) else {
+            return Ok(None);
+        };
+        let packet = Packet {
+            seq: buf[3],
+            frames: 1,
+            payload: payload.to_vec(),
+        };
+        return Ok(Some((packet, HEADER_BYTES + len)));
+    }
     let Some(frames) = frames(buf)? else {
         return Ok(None);
     };
@@ -61,6 +73,12 @@ pub fn take_packet(buf: &[u8]) -> Result<Option<(Packet, usize)>, PacketError> {
         payload,
     };
     Ok(Some((packet, consumed)))
+}
+
+/// The payload length in the frame header at the start of `buf`, once the header is there.
+pub fn frame_length(buf: &[u8]) -> Option<usize> {
+    let header = buf.get(..HEADER_BYTES)?;
+    Some(usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16)
 }
 
 /// Where each frame's payload of the first packet lies in `buf` (start, length); `None`

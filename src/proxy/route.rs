@@ -13,6 +13,7 @@
 
 use super::message::status;
 use regex::Regex;
+use std::borrow::Cow;
 
 /// Where a statement runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,69 +68,71 @@ const PRIMARY_VARIABLES: [&str; 3] = ["@@LAST_INSERT_ID", "@@IDENTITY", "@@LAST_
 /// Lock functions pin the session: the lock belongs to the primary connection.
 const LOCK_FUNCTIONS: [&str; 3] = ["GET_LOCK", "RELEASE_LOCK", "RELEASE_ALL_LOCKS"];
 
-/// The statement's words, upper-cased, outside comments, string literals and quoted
-/// identifiers (a literal becomes `?`, a quoted identifier `` ` ``); punctuation is one
-/// token per character.
-pub fn tokens(sql: &str) -> Vec<String> {
-    let chars: Vec<char> = sql.chars().collect();
-    let mut out = Vec::new();
+/// The longest keyword matched as a statement's first word (`DEALLOCATE`), in bytes.
+const FIRST_KEYWORD_BYTES: usize = 10;
+/// Tokens a statement usually has; its token list is allocated once with room for this many.
+const USUAL_TOKENS: usize = 32;
+
+/// The statement's words as slices of it, outside comments, string literals and quoted
+/// identifiers (a literal becomes `?`, a quoted identifier `` ` ``); punctuation is one token
+/// per byte. Nothing is copied or upper-cased: the keywords are ASCII and are compared
+/// without regard to case. A byte above 0x7F is part of a word, as in MariaDB's own lexer
+/// (an unquoted identifier may hold any character from U+0080 on).
+pub fn tokens(sql: &[u8]) -> Vec<&[u8]> {
+    let mut out: Vec<&[u8]> = Vec::with_capacity(USUAL_TOKENS);
     let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        if c.is_whitespace() {
+    while i < sql.len() {
+        let c = sql[i];
+        let next = sql.get(i + 1).copied();
+        if c.is_ascii_whitespace() || c == 0x0B {
             i += 1;
-        } else if c == '#' || (c == '-' && next == Some('-')) {
-            i = skip_until(&chars, i, "\n");
-        } else if c == '/' && next == Some('*') {
-            if chars.get(i + 2) == Some(&'!') || chars.get(i + 2) == Some(&'M') {
+        } else if c == b'#' || (c == b'-' && next == Some(b'-')) {
+            i = skip_until(sql, i, b"\n");
+        } else if c == b'/' && next == Some(b'*') {
+            if matches!(sql.get(i + 2), Some(b'!' | b'M')) {
                 // An executable comment runs as SQL: keep its words.
-                out.push("/*!".to_string());
+                out.push(b"/*!");
             }
-            i = skip_until(&chars, i + 2, "*/");
-        } else if c == '\'' || c == '"' || c == '`' {
-            i = skip_quoted(&chars, i);
-            out.push(if c == '`' { "`" } else { "?" }.to_string());
+            i = skip_until(sql, i + 2, b"*/");
+        } else if c == b'\'' || c == b'"' || c == b'`' {
+            i = skip_quoted(sql, i);
+            out.push(if c == b'`' { b"`" } else { b"?" });
         } else if is_word(c) {
             let start = i;
-            while i < chars.len() && is_word(chars[i]) {
+            while i < sql.len() && is_word(sql[i]) {
                 i += 1;
             }
-            out.push(chars[start..i].iter().collect::<String>().to_uppercase());
+            out.push(&sql[start..i]);
         } else {
-            out.push(c.to_string());
+            out.push(&sql[i..i + 1]);
             i += 1;
         }
     }
     out
 }
 
-fn is_word(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || c == '@' || c == '$'
+fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'@' || c == b'$' || c >= 0x80
 }
 
 /// The index just past `end` (or the end of input), searching from `from`.
-fn skip_until(chars: &[char], from: usize, end: &str) -> usize {
-    let end: Vec<char> = end.chars().collect();
-    let mut i = from;
-    while i < chars.len() {
-        if chars[i..].starts_with(&end) {
-            return i + end.len();
-        }
-        i += 1;
+fn skip_until(sql: &[u8], from: usize, end: &[u8]) -> usize {
+    let rest = sql.get(from..).unwrap_or(&[]);
+    match rest.windows(end.len()).position(|w| w == end) {
+        Some(at) => from + at + end.len(),
+        None => sql.len(),
     }
-    chars.len()
 }
 
 /// The index just past the closing quote; a doubled quote or a backslash escapes.
-fn skip_quoted(chars: &[char], from: usize) -> usize {
-    let quote = chars[from];
+fn skip_quoted(sql: &[u8], from: usize) -> usize {
+    let quote = sql[from];
     let mut i = from + 1;
-    while i < chars.len() {
-        if chars[i] == '\\' && quote != '`' {
+    while i < sql.len() {
+        if sql[i] == b'\\' && quote != b'`' {
             i += 2;
-        } else if chars[i] == quote {
-            if chars.get(i + 1) == Some(&quote) {
+        } else if sql[i] == quote {
+            if sql.get(i + 1) == Some(&quote) {
                 i += 2;
             } else {
                 return i + 1;
@@ -138,57 +141,70 @@ fn skip_quoted(chars: &[char], from: usize) -> usize {
             i += 1;
         }
     }
-    chars.len()
+    sql.len()
+}
+
+/// `token` is the ASCII keyword `keyword` (upper-case), in any case.
+fn is(token: &[u8], keyword: &str) -> bool {
+    token.eq_ignore_ascii_case(keyword.as_bytes())
 }
 
 /// Classifies one statement by its words.
 pub fn classify(sql: &str) -> Classified {
-    let words = tokens(sql);
+    let words = tokens(sql.as_bytes());
     let c = |kind, reason| Classified { kind, reason };
-    let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
-    let has = |w: &str| words.iter().any(|t| t == w);
-    let semicolon = words.iter().position(|t| t == ";");
+    let word = |i: usize| words.get(i).copied().unwrap_or(b"");
+    let semicolon = words.iter().position(|t| *t == b";");
     if semicolon.is_some_and(|at| at + 1 < words.len()) {
         return c(Kind::Write, "more than one statement");
     }
-    if has("/*!") {
+    if words.iter().any(|t| *t == b"/*!") {
         return c(Kind::Write, "an executable comment");
     }
     if words
         .iter()
-        .any(|t| t.starts_with('@') && !t.starts_with("@@"))
+        .any(|t| t.first() == Some(&b'@') && t.get(1) != Some(&b'@'))
     {
         return c(Kind::Pin, "user variables live in the primary's session");
     }
-    match word(0) {
-        "SELECT" => classify_select(&words),
-        "SET" => c(Kind::Pin, "SET changes the session"),
-        "USE" => c(
+    let mut first = [0u8; FIRST_KEYWORD_BYTES];
+    let head = match first.get_mut(..word(0).len()) {
+        Some(head) => {
+            head.copy_from_slice(word(0));
+            head.make_ascii_uppercase();
+            &*head
+        }
+        None => b"",
+    };
+    match head {
+        b"SELECT" => classify_select(&words),
+        b"SET" => c(Kind::Pin, "SET changes the session"),
+        b"USE" => c(
             Kind::Use(use_target(sql)),
             "USE changes the default database",
         ),
-        "PREPARE" | "EXECUTE" | "DEALLOCATE" => {
+        b"PREPARE" | b"EXECUTE" | b"DEALLOCATE" => {
             c(Kind::Pin, "prepared statements live in the session")
         }
-        "LOCK" => c(Kind::Pin, "LOCK TABLES holds locks in the session"),
-        "CREATE" if word(1) == "TEMPORARY" || word(2) == "TEMPORARY" => {
+        b"LOCK" => c(Kind::Pin, "LOCK TABLES holds locks in the session"),
+        b"CREATE" if is(word(1), "TEMPORARY") || is(word(2), "TEMPORARY") => {
             c(Kind::Pin, "temporary tables live in the session")
         }
-        "BEGIN" | "START" | "XA" => c(Kind::Write, "a transaction starts"),
-        "KILL" => c(
+        b"BEGIN" | b"START" | b"XA" => c(Kind::Write, "a transaction starts"),
+        b"KILL" => c(
             Kind::Refused,
             "KILL through the proxy would name the wrong connection",
         ),
-        "SHOW" | "DESCRIBE" | "DESC" | "EXPLAIN" | "HELP" => {
+        b"SHOW" | b"DESCRIBE" | b"DESC" | b"EXPLAIN" | b"HELP" => {
             c(Kind::PrimaryRead, "SHOW and EXPLAIN describe the primary")
         }
         _ => c(Kind::Write, "a statement that may change data"),
     }
 }
 
-fn classify_select(words: &[String]) -> Classified {
+fn classify_select(words: &[&[u8]]) -> Classified {
     let c = |kind, reason| Classified { kind, reason };
-    let pair = |a: &str, b: &str| words.windows(2).any(|w| w[0] == a && w[1] == b);
+    let pair = |a: &str, b: &str| words.windows(2).any(|w| is(w[0], a) && is(w[1], b));
     let function = |name: &str| pair(name, "(");
     if LOCK_FUNCTIONS.iter().any(|f| function(f)) {
         return c(Kind::Pin, "a lock function holds a lock in the session");
@@ -196,14 +212,14 @@ fn classify_select(words: &[String]) -> Classified {
     if pair("FOR", "UPDATE") || pair("SHARE", "MODE") {
         return c(Kind::PrimaryRead, "a locking read");
     }
-    if words.iter().any(|t| t == "INTO") {
+    if words.iter().any(|t| is(t, "INTO")) {
         return c(Kind::Write, "SELECT … INTO");
     }
     if PRIMARY_FUNCTIONS.iter().any(|f| function(f))
         || words
             .iter()
-            .any(|t| PRIMARY_VARIABLES.contains(&t.as_str()))
-        || words.iter().any(|t| t == "SQL_CALC_FOUND_ROWS")
+            .any(|t| PRIMARY_VARIABLES.iter().any(|v| is(t, v)))
+        || words.iter().any(|t| is(t, "SQL_CALC_FOUND_ROWS"))
     {
         return c(Kind::PrimaryRead, "a function of the primary session");
     }
@@ -239,29 +255,30 @@ pub struct Session {
 pub struct Route {
     pub target: Target,
     pub kind: Kind,
-    pub reason: String,
+    /// Borrowed but for a rule's reason: routing allocates nothing for most statements.
+    pub reason: Cow<'static, str>,
 }
 
 impl Session {
     /// Routes `sql`; a statement that pins the session pins it here.
     pub fn route(&mut self, sql: &str, rules: &[Rule]) -> Route {
         let classified = classify(sql);
-        let route = |target, reason: String| Route {
+        let route = |target, reason: Cow<'static, str>| Route {
             target,
             kind: classified.kind.clone(),
             reason,
         };
         if classified.kind == Kind::Refused {
-            return route(Target::Primary, classified.reason.to_string());
+            return route(Target::Primary, classified.reason.into());
         }
         if classified.kind == Kind::Pin && self.pinned.is_none() {
             self.pinned = Some(classified.reason);
         }
         if let Some(why) = self.pinned {
-            return route(Target::Primary, format!("session pinned: {why}"));
+            return route(Target::Primary, format!("session pinned: {why}").into());
         }
         if self.in_transaction {
-            return route(Target::Primary, "in a transaction".to_string());
+            return route(Target::Primary, "in a transaction".into());
         }
         if let Some((n, rule)) = rules
             .iter()
@@ -274,14 +291,14 @@ impl Session {
             };
             return route(
                 target,
-                format!("rule {} ({})", n + 1, rule.pattern.as_str()),
+                format!("rule {} ({})", n + 1, rule.pattern.as_str()).into(),
             );
         }
         let target = match classified.kind {
             Kind::Read => Target::Replica,
             _ => Target::Primary,
         };
-        route(target, classified.reason.to_string())
+        route(target, classified.reason.into())
     }
 
     /// Takes the server status of the primary's last answer.

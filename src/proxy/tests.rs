@@ -263,6 +263,34 @@ fn reads_go_to_replicas_and_the_rest_to_the_primary() {
 }
 
 #[test]
+fn keywords_match_in_any_ascii_case_and_only_in_ascii() {
+    let cases = [
+        ("sElEcT * FrOm t fOr UpDaTe", Kind::PrimaryRead),
+        ("select * from t lock in share mode", Kind::PrimaryRead),
+        ("select last_insert_id ()", Kind::PrimaryRead),
+        ("Select @@Last_Gtid", Kind::PrimaryRead),
+        ("select sql_calc_found_rows * from t", Kind::PrimaryRead),
+        ("select release_all_locks()", Kind::Pin),
+        ("deallocate prepare s", Kind::Pin),
+        ("create temporary table t (a int)", Kind::Pin),
+        ("select a into @x from t", Kind::Pin),
+        ("select a into outfile 'x' from t", Kind::Write),
+        ("desc t", Kind::PrimaryRead),
+        ("SELECT café FROM t", Kind::Read),
+        // Not keywords to MariaDB either: a non-ASCII letter or space is part of a word.
+        ("ſelect 1", Kind::Write),
+        ("SELECT\u{a0}* FROM t", Kind::Write),
+        ("SELECT * FROM t FOR\u{3000}UPDATE", Kind::Read),
+        ("SELECTED", Kind::Write),
+        ("DEALLOCATEX", Kind::Write),
+        ("", Kind::Write),
+    ];
+    for (sql, kind) in cases {
+        assert_eq!(classify(sql).kind, kind, "{sql:?}");
+    }
+}
+
+#[test]
 fn a_transaction_and_a_pin_keep_the_session_on_the_primary() {
     let mut session = Session::default();
     assert_eq!(session.route("SELECT 1", &[]).target, Target::Replica);

@@ -12,6 +12,7 @@
 mod bench;
 mod checks;
 mod failover;
+mod limit;
 
 use crate::engine::{engine_config, serving, start_daemon, wait_for};
 use crate::fixture::{mariadb_template, Lab, LabNode, SUBNET};

@@ -2,7 +2,7 @@
 //! relays one command's answer to the client, and runs the proxy's own small queries
 //! (`@@last_gtid`, `MASTER_GTID_WAIT`).
 
-use super::io::{IoError, PacketStream};
+use super::io::{IoError, PacketStream, RelayError};
 use crate::proxy::auth::{self, Credential};
 use crate::proxy::message::{caps, Err, Handshake, HandshakeResponse, SCRAMBLE_BYTES};
 use crate::proxy::message::{eof_status, NATIVE_PASSWORD};
@@ -176,23 +176,16 @@ impl Backend {
     ) -> Result<Outcome, (BackendError, bool)> {
         self.send(command).await.map_err(|e| (e, false))?;
         let mut response = Response::new(expect);
-        let mut relayed = false;
-        loop {
-            let packet = self.io.read().await.map_err(|e| (self.io(e), relayed))?;
-            let progress = response
-                .feed(&packet.payload)
-                .map_err(|e| (self.protocol(e.to_string()), relayed))?;
-            client
-                .send(packet.seq, &packet.payload)
-                .await
-                .map_err(|e| (BackendError::Client(e), true))?;
-            relayed = true;
-            if let Progress::Done(outcome) = progress {
-                client
-                    .flush()
-                    .await
-                    .map_err(|e| (BackendError::Client(e), true))?;
-                return Ok(outcome);
+        let sent = client.packets_sent();
+        match self.io.relay_answer(client, &mut response).await {
+            Ok(outcome) => Ok(outcome),
+            Err(error) => {
+                let relayed = client.packets_sent() != sent;
+                Err(match error {
+                    RelayError::Backend(e) => (self.io(e), relayed),
+                    RelayError::Protocol(e) => (self.protocol(e.to_string()), relayed),
+                    RelayError::Client(e) => (BackendError::Client(e), true),
+                })
             }
         }
     }

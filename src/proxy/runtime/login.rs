@@ -9,9 +9,14 @@ use crate::proxy::cluster::Primary;
 use crate::proxy::message::{caps, status, Err, Handshake, HandshakeResponse, Ok};
 use crate::proxy::message::{NATIVE_PASSWORD, SCRAMBLE_BYTES};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// A client must finish its login within this; a silent one holds a connection slot.
 pub const CLIENT_LOGIN_TIMEOUT_MS: u64 = 10_000;
+/// A login whose password lookup the primary did not answer waits at most this long for the
+/// proxy's view of tandemd to change: one poll and its scrape (250 + 500 ms) and a little
+/// for tandemd to see the change itself; well inside [`CLIENT_LOGIN_TIMEOUT_MS`].
+pub const LOGIN_VIEW_WAIT_MS: u64 = 1_000;
 /// What the proxy says it is: MariaDB clients read the real version after the "5.5.5-".
 const SERVER_VERSION: &str = "5.5.5-10.11.0-MariaDB-tandem-proxy";
 /// utf8mb4_general_ci, the greeting's charset.
@@ -97,14 +102,28 @@ async fn admit_now(
         seq = reply.next_seq();
         answer = reply.payload;
     }
-    // Refused after the client's answer, not before the greeting: a client refuses an error
-    // that comes before the TLS handshake could have happened as unverifiable (CONC-648).
-    let verdict = shared.cluster.borrow().clone();
+    admit_checked(client, shared, seq, &response, &scramble, &answer).await
+}
+
+/// After the client's answer: its password checked, its primary connection opened, and the
+/// client told. Refused after the client's answer, not before the greeting: a client refuses
+/// an error that comes before the TLS handshake could have happened as unverifiable
+/// (CONC-648).
+async fn admit_checked(
+    client: &mut PacketStream,
+    shared: &Shared,
+    seq: u8,
+    response: &HandshakeResponse,
+    scramble: &[u8],
+    answer: &[u8],
+) -> Result<Admitted, LoginError> {
+    let mut view = shared.cluster.clone();
+    let verdict = view.borrow_and_update().clone();
     if let Primary::None { sentence } = verdict {
         let error = Err::primary_gone(format!("tandem proxy: {sentence}"));
         return refuse(client, seq, error).await;
     }
-    let credential = match check(shared, &response.user, &scramble, &answer).await {
+    let credential = match checked(shared, &mut view, &response.user, scramble, answer).await {
         Ok(credential) => credential,
         Err(error) => return refuse(client, seq, error).await,
     };
@@ -133,20 +152,69 @@ async fn admit_now(
     Ok(Admitted { login, primary })
 }
 
+/// The password checked against the primary's stored hashes. When the primary does not
+/// answer the lookup, the service may just have moved, before the proxy's view of tandemd
+/// (read every `CLUSTER_POLL_INTERVAL_MS`) says so: the login then waits for the view to
+/// change, within [`LOGIN_VIEW_WAIT_MS`], and the client gets what it says (no active node:
+/// error 1053 with tandemd's sentence; a new primary: the lookup runs once more, there)
+/// instead of "cannot check the password" (1105).
+async fn checked(
+    shared: &Shared,
+    view: &mut watch::Receiver<Primary>,
+    user: &str,
+    scramble: &[u8],
+    answer: &[u8],
+) -> Result<Credential, Err> {
+    let unanswered = match check(shared, user, scramble, answer).await {
+        Ok(credential) => return Ok(credential),
+        Err(Refusal::Denied(error)) => return Err(error),
+        Err(Refusal::Unanswered(error)) => error,
+    };
+    let limit = Duration::from_millis(LOGIN_VIEW_WAIT_MS);
+    let changed = view.has_changed().unwrap_or(false)
+        || matches!(
+            tokio::time::timeout(limit, view.changed()).await,
+            Ok(Ok(()))
+        );
+    if !changed {
+        return Err(unanswered);
+    }
+    let verdict = view.borrow_and_update().clone();
+    match verdict {
+        Primary::None { sentence } => Err(Err::primary_gone(format!("tandem proxy: {sentence}"))),
+        Primary::Active { node } => {
+            tracing::info!(%user, %node, "the primary moved during a login; looking up there");
+            match check(shared, user, scramble, answer).await {
+                Ok(credential) => Ok(credential),
+                Err(Refusal::Denied(error) | Refusal::Unanswered(error)) => Err(error),
+            }
+        }
+        Primary::Unknown => Err(unanswered),
+    }
+}
+
+/// Why a password was not accepted.
+enum Refusal {
+    /// A wrong password or no such user.
+    Denied(Err),
+    /// The primary did not answer the lookup.
+    Unanswered(Err),
+}
+
 /// Checks the client's answer against every stored hash of its user.
 async fn check(
     shared: &Shared,
     user: &str,
     scramble: &[u8],
     answer: &[u8],
-) -> Result<Credential, Err> {
+) -> Result<Credential, Refusal> {
     let hashes = shared.users.hashes(user).await.map_err(|e| {
         tracing::warn!(%user, error = %e, "cannot check a password");
-        Err::new(
+        Refusal::Unanswered(Err::new(
             1105,
             "HY000",
             format!("tandem proxy cannot check the password: {e}"),
-        )
+        ))
     })?;
     for text in &hashes {
         let Ok(stored) = auth::parse_stored(text) else {
@@ -158,11 +226,11 @@ async fn check(
     }
     let using = if answer.is_empty() { "NO" } else { "YES" };
     tracing::info!(%user, "login refused: wrong password or no such user");
-    Err(Err::new(
+    Err(Refusal::Denied(Err::new(
         1045,
         "28000",
         format!("Access denied for user '{user}' (using password: {using})"),
-    ))
+    )))
 }
 
 async fn refuse<T>(client: &mut PacketStream, seq: u8, error: Err) -> Result<T, LoginError> {

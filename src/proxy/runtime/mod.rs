@@ -182,7 +182,9 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     }
 }
 
-/// MariaDB's own answer when it is full: ER_CON_COUNT_ERROR as the first packet.
+/// MariaDB's own answer when it is full: ER_CON_COUNT_ERROR as the first packet (sequence
+/// id 0, in place of the greeting), then the socket closed. Unlike the server it carries the
+/// SQL state marker, which pymysql needs to read the message whole (docs/proxy.md).
 async fn too_many(stream: TcpStream) {
     let mut client = PacketStream::new(stream);
     let error = Err::new(

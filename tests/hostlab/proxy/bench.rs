@@ -3,7 +3,10 @@
 //! haproxy, its one backend the VIP) and through tandem proxy. oltp_read_write runs on the
 //! single primary (transactions: the proxy sends all of it there); oltp_read_only
 //! (`--skip_trx`) may use the two replicas through tandem proxy. Throughput and the p50/p99
-//! latency from sysbench's histogram.
+//! latency from sysbench's histogram, and each proxy's own CPU time per query: the process's
+//! user + system time (`/proc/PID/stat`, all threads) over the run, divided by the queries
+//! sysbench reports. Unlike throughput on two shared cores, that figure does not depend on
+//! what else runs on the machine (beyond cache effects).
 
 use super::{start_all, CATCH_UP_TIMEOUT, PROXY};
 use crate::engine::wait_for;
@@ -16,9 +19,12 @@ const HAPROXY: &str = "127.0.0.1:3308";
 const RUN_S: u64 = 10;
 /// Rounds of runs, each taking the targets in turn: the host's other load comes and goes,
 /// and a median over interleaved runs is fairer than one run per target.
-const ROUNDS: usize = 3;
+/// `TANDEM_BENCH_ROUNDS` overrides it (`tests/bench-proxy.sh --rounds N`).
+const DEFAULT_ROUNDS: usize = 3;
 /// sysbench threads: two per core of the lab's two.
 const THREADS: u32 = 4;
+/// The proxy's idle CPU is read over this long.
+const IDLE_S: u64 = 5;
 /// HAProxy takes well under a second to listen.
 const HAPROXY_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -34,6 +40,44 @@ fn haproxy_config(lab: &Lab) -> std::path::PathBuf {
     )
     .unwrap();
     path
+}
+
+fn rounds() -> usize {
+    std::env::var("TANDEM_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(DEFAULT_ROUNDS)
+}
+
+/// The pid of the process named `comm` in the client's namespace, if any.
+fn pid_of(lab: &Lab, comm: &str) -> Option<String> {
+    crate::fixture::host(&format!("ip netns pids {}", lab.client.netns))
+        .split_whitespace()
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+        })
+        .map(str::to_string)
+}
+
+/// The CPU time the process has used so far (user + system, all its threads), in µs:
+/// fields 14 and 15 of `/proc/PID/stat`, in clock ticks.
+fn cpu_us(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 2, the command, is in parentheses and may hold spaces: count after it. The
+    // rest starts at field 3, so fields 14 and 15 are its 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let per_s = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
+    Some(ticks * 1e6 / per_s as f64)
+}
+
+/// The queries sysbench reports for the run (`queries:` in its SQL statistics).
+fn queries(out: &str) -> f64 {
+    out.lines()
+        .find_map(|l| l.trim_start().strip_prefix("queries:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -113,62 +157,108 @@ fn bench_proxy() {
         );
     }
     let (proxy_host, proxy_port) = PROXY.split_once(':').unwrap();
+    // Each target with the process whose CPU time it costs (none straight to the VIP).
     let targets = [
-        ("direct (VIP)", format!("--mysql-host={VIP}")),
+        ("direct (VIP)", format!("--mysql-host={VIP}"), None),
         (
             "HAProxy tcp",
             format!("--mysql-host={host} --mysql-port={port}"),
+            pid_of(&lab, "haproxy"),
         ),
         (
             "tandem proxy",
             format!("--mysql-host={proxy_host} --mysql-port={proxy_port}"),
+            pid_of(&lab, "tandem"),
         ),
     ];
+    let rounds = rounds();
     println!(
         "proxy benchmark: sysbench, {THREADS} threads, {RUN_S} s per run, text protocol, \
-         {ROUNDS} rounds taking the targets in turn; medians (each round's tps in brackets)"
+         {rounds} rounds taking the targets in turn; medians (each round's tps in brackets); \
+         CPU: the proxy process's user+system time per query sysbench reports"
     );
+    idle_cpu(targets[2].2.as_deref());
     for workload in ["oltp_read_write", "oltp_read_only --skip_trx=on"] {
-        let mut runs: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
-        for _ in 0..ROUNDS {
-            for (i, (_, target)) in targets.iter().enumerate() {
+        // Per target, per round: tps, p50, p99, the proxy's CPU µs per query.
+        let mut runs: Vec<Vec<[f64; 4]>> = vec![Vec::new(); targets.len()];
+        for _ in 0..rounds {
+            for (i, (_, target, pid)) in targets.iter().enumerate() {
+                let before = pid.as_deref().and_then(cpu_us);
                 let out = lab
                     .client
                     .sh_ok(&format!("sysbench {workload} {common} {target} run"));
-                runs[i].push(figures(&out));
+                let after = pid.as_deref().and_then(cpu_us);
+                let cpu = match (before, after) {
+                    (Some(before), Some(after)) => (after - before) / queries(&out),
+                    _ => f64::NAN,
+                };
+                let (tps, p50, p99) = figures(&out);
+                runs[i].push([tps, p50, p99, cpu]);
             }
         }
-        let direct = median(runs[0].iter().map(|r| r.0).collect());
-        for ((what, _), runs) in targets.iter().zip(&runs) {
-            let tps = median(runs.iter().map(|r| r.0).collect());
-            let each: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.0)).collect();
+        let direct = median(runs[0].iter().map(|r| r[0]).collect());
+        for ((what, _, _), runs) in targets.iter().zip(&runs) {
+            let at = |k: usize| median(runs.iter().map(|r| r[k]).collect());
+            let tps = at(0);
+            let each: Vec<String> = runs.iter().map(|r| format!("{:.0}", r[0])).collect();
+            let cpus: Vec<String> = runs.iter().map(|r| format!("{:.1}", r[3])).collect();
+            let cpu = if at(3).is_nan() {
+                String::new()
+            } else {
+                format!("  CPU {:.1} µs/query [{}]", at(3), cpus.join(" "))
+            };
             println!(
                 "  {workload:<28} {what:<13} {tps:>8.1} tps ({:.2}× direct) [{}]  p50 {:.2} ms  \
-                 p99 {:.2} ms",
+                 p99 {:.2} ms{cpu}",
                 tps / direct,
                 each.join(" "),
-                median(runs.iter().map(|r| r.1).collect()),
-                median(runs.iter().map(|r| r.2).collect()),
+                at(1),
+                at(2),
             );
         }
     }
-    syscalls_per_query(&lab, &common, &targets[2].1);
+    if std::env::var_os("TANDEM_BENCH_NO_STRACE").is_none() {
+        syscalls_per_query(&lab, &common, &targets[2].1);
+    }
     for mut child in children {
         let _ = child.kill();
         let _ = child.wait();
     }
 }
 
+/// The time on a CPU of all the process's threads so far, in µs, to the nanosecond: the
+/// first field of each `/proc/PID/task/TID/schedstat`. For the idle figure, where clock ticks
+/// of 10 ms would be too coarse.
+fn run_time_us(pid: &str) -> Option<f64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut ns = 0.0;
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+        ns += stat.split_whitespace().next()?.parse::<f64>().ok()?;
+    }
+    Some(ns / 1000.0)
+}
+
+/// The proxy's CPU time with no client, per second: its background work (tandemd's metrics
+/// every 250 ms, each replica every second), which the per-query figures include.
+fn idle_cpu(pid: Option<&str>) {
+    let Some(pid) = pid else {
+        return;
+    };
+    let before = run_time_us(pid);
+    std::thread::sleep(Duration::from_secs(IDLE_S));
+    if let (Some(before), Some(after)) = (before, run_time_us(pid)) {
+        println!(
+            "  tandem proxy idle: {:.2} ms CPU per second (background polls)",
+            (after - before) / 1000.0 / IDLE_S as f64
+        );
+    }
+}
+
 /// The proxy's system calls during a short oltp_read_only run (strace -c, which slows it: a
 /// run of its own, after the timed ones), per query sysbench sent.
 fn syscalls_per_query(lab: &Lab, common: &str, target: &str) {
-    let pid = crate::fixture::host(&format!("ip netns pids {}", lab.client.netns))
-        .split_whitespace()
-        .find(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "tandem")
-        })
-        .unwrap_or_default()
-        .to_string();
+    let pid = pid_of(lab, "tandem").unwrap_or_default();
     let summary = lab.dir.join("strace.txt");
     let strace = std::process::Command::new("strace")
         .args(["-c", "-f", "-p", &pid, "-o", &summary.display().to_string()])
@@ -184,11 +274,7 @@ fn syscalls_per_query(lab: &Lab, common: &str, target: &str) {
     ));
     crate::fixture::host(&format!("kill -INT {}", strace.id()));
     let _ = strace.wait();
-    let queries: f64 = out
-        .lines()
-        .find_map(|l| l.trim_start().strip_prefix("queries:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap_or(f64::NAN);
+    let queries = queries(&out);
     let text = std::fs::read_to_string(&summary).unwrap_or_default();
     println!("  tandem proxy under strace -c, oltp_read_only, {queries} queries:");
     for line in text.lines().filter(|l| {

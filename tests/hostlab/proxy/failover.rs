@@ -285,6 +285,21 @@ pub(super) fn no_active_node(lab: &Lab, config: &Path, active: &LabNode) {
     assert!(tandem(active, config, "pause").status.success());
     let pid = crate::engine::mysqld_pid(active);
     active.sh_ok(&format!("kill -9 {pid}"));
+    // A client that comes at once, before the proxy's next read of tandemd (every 250 ms),
+    // finds a primary that does not answer its password lookup: it gets tandemd's sentence
+    // as well, not "cannot check the password" (1105).
+    let asked = Instant::now();
+    let first = through_proxy(lab, "app-pw", "SELECT 1");
+    eprintln!(
+        "right after the kill, a new client gets: {first:?} (in {} ms)",
+        asked.elapsed().as_millis()
+    );
+    assert!(
+        first
+            .as_ref()
+            .is_err_and(|e| e.contains("ERROR 1053 (08S01)") && e.contains("no active node")),
+        "{first:?}"
+    );
     let mut refusal = String::new();
     wait_for(
         lab,
