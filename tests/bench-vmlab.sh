@@ -6,7 +6,8 @@
 # power fence, promote (with DRBD's fence-peer call), mount, VIP, mysqld crash recovery until
 # it answers, and the client's longest wait for an acknowledged write. Release binaries, as
 # the package ships them. Figures, not pass/fail: TCG measures the emulator too, so compare
-# runs made on the same, otherwise idle, machine.
+# runs made on the same, otherwise idle, machine. TANDEM_VMLAB_PING_TIMEOUT_MS=N runs it with
+# DRBD's ping_timeout_ms at N instead of the lab's 500 (docs/operations.md, "Failover speed").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
