@@ -243,12 +243,19 @@ async fn bring_drbd_up(config: &Config) {
 /// DRBD's fence-peer call before a promote reaches tandemd without drbdadm's process chain.
 /// Any failure leaves DRBD's own helper, which reaches tandemd through the handler shim.
 fn install_usermode_helper(config: &Config, config_path: &std::path::Path) {
-    use crate::exec::usermode_helper::{install, Installed};
+    use crate::exec::usermode_helper::{give_back, install, Installed};
     let Some(drbd) = config.drbd.as_ref() else {
         return;
     };
     let ours = drbd.usermode_helper.get_ref();
     if ours.as_os_str().is_empty() {
+        match give_back() {
+            Ok(true) => tracing::info!(
+                "DRBD's usermode helper is /sbin/drbdadm again ([drbd] usermode_helper = \"\")"
+            ),
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "cannot give DRBD its usermode helper back"),
+        }
         return;
     }
     if config_path != std::path::Path::new(crate::config::DEFAULT_PATH) {

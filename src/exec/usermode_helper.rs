@@ -90,6 +90,35 @@ pub fn install_at(parameter: &Path, ours: &Path) -> Result<Installed, UsermodeHe
     }
 }
 
+/// DRBD's own helper, what [`give_back`] writes.
+const DRBD_OWN: &str = "/sbin/drbdadm";
+
+/// Pure: `current` (as read from sysfs) is a `tandem-drbd-helper`, wherever installed.
+fn is_tandems(current: &str) -> bool {
+    Path::new(current.trim_end_matches('\n'))
+        .file_name()
+        .is_some_and(|name| name == "tandem-drbd-helper")
+}
+
+/// With `[drbd] usermode_helper = ""`: gives DRBD its own helper back if an earlier tandemd
+/// made it `tandem-drbd-helper`. `Ok(false)`: nothing to give back (or no drbd module).
+pub fn give_back() -> Result<bool, UsermodeHelperError> {
+    give_back_at(Path::new(PARAMETER))
+}
+
+/// [`give_back`] on another file standing for the parameter (tests).
+pub fn give_back_at(parameter: &Path) -> Result<bool, UsermodeHelperError> {
+    let Ok(current) = std::fs::read_to_string(parameter) else {
+        return Ok(false);
+    };
+    if !is_tandems(&current) {
+        return Ok(false);
+    }
+    // No newline: the kernel would keep it as part of the path.
+    std::fs::write(parameter, DRBD_OWN).map_err(UsermodeHelperError::Write)?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +167,22 @@ mod tests {
             install_at(&parameter, &helper),
             Err(UsermodeHelperError::Foreign(v)) if v == "/bin/true"
         ));
+    }
+
+    #[test]
+    fn give_back_restores_drbds_own_only_over_tandems() {
+        let dir = tempfile::tempdir().unwrap();
+        let parameter = dir.path().join("usermode_helper");
+        std::fs::write(&parameter, format!("{OURS}\n")).unwrap();
+        assert!(give_back_at(&parameter).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&parameter).unwrap(),
+            "/sbin/drbdadm"
+        );
+        assert!(!give_back_at(&parameter).unwrap());
+        std::fs::write(&parameter, "/bin/true\n").unwrap();
+        assert!(!give_back_at(&parameter).unwrap());
+        assert_eq!(std::fs::read_to_string(&parameter).unwrap(), "/bin/true\n");
+        assert!(!give_back_at(&dir.path().join("no-module")).unwrap());
     }
 }

@@ -229,6 +229,37 @@ fn removal_gives_drbd_its_helper_back(lab: &mut Lab) {
     let param = "/sys/module/drbd/parameters/usermode_helper";
     let before = lab.sh(Node::A, &format!("cat {param}"));
     assert_eq!(before.trim(), DIRECT_HELPER, "tandemd did not install it");
+    // `usermode_helper = ""`: the standby's next tandemd gives DRBD its own back; the default
+    // again: the one after installs tandem's once more.
+    for (edit, logged, expected) in [
+        (
+            "s|^ping_timeout_ms = 500$|&\\nusermode_helper = \"\"|",
+            "DRBD's usermode helper is /sbin/drbdadm again",
+            "/sbin/drbdadm|".to_string(),
+        ),
+        (
+            "/^usermode_helper = \"\"$/d",
+            "DRBD's usermode helper is now tandem's",
+            format!("{DIRECT_HELPER}|"),
+        ),
+    ] {
+        lab.sh(
+            Node::A,
+            &format!(
+                "pkill -TERM -x tandemd; i=0; while pgrep -x tandemd >/dev/null && [ $i -lt 100 ]; \
+                 do sleep 0.1; i=$((i+1)); done; sed -i '{edit}' /etc/tandem/tandem.toml"
+            ),
+        );
+        lab.start_tandemd(Node::A);
+        lab.wait_engine(logged, ENGINE_TIMEOUT, |lab| {
+            lab.tandemd_log(Node::A).contains(logged)
+        });
+        let now = lab.sh(Node::A, &format!("tr '\\n' '|' < {param}"));
+        assert_eq!(now.trim(), expected, "after: {logged}");
+    }
+    lab.wait_engine("vm-a to stand by", ENGINE_TIMEOUT, |lab| {
+        lab.standing_by(Node::A)
+    });
     let removed = lab.sh(
         Node::A,
         &format!(
