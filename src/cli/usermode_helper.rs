@@ -17,8 +17,8 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
-/// DRBD's own usermode helper, which every call but ours goes to (the module's default).
-pub const FORWARD_TO: &str = "/sbin/drbdadm";
+// DRBD's own usermode helper, which every call but ours goes to (the module's default).
+use crate::exec::usermode_helper::DRBD_OWN as FORWARD_TO;
 
 /// The one call answered without drbdadm: the only one on a failover's critical path.
 const DIRECT_COMMAND: &str = "fence-peer";

@@ -129,7 +129,8 @@ impl Drbdadm {
         } else {
             &["primary"]
         };
-        match self.minor.filter(|_| !force).zip(legacy_drbdsetup()) {
+        let direct = self.minor.filter(|_| !force);
+        match direct.and_then(|minor| Some((minor, legacy_drbdsetup()?))) {
             Some((minor, drbdsetup)) => {
                 let command = format!("{} primary {minor}", drbdsetup.display());
                 tracing::info!(%command, "promoting without drbdadm");

@@ -3,14 +3,17 @@
 //! `tandem-drbd-helper` (`[drbd] usermode_helper`), which answers fence-peer for tandem's
 //! resource itself and hands every other call to drbdadm (cli/usermode_helper.rs).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// The parameter, present while the drbd module is loaded.
 pub const PARAMETER: &str = "/sys/module/drbd/parameters/usermode_helper";
 
-/// The module's own value (DRBD 8.4 and 9), and the same program through Debian's merged /usr.
-const DRBD_DEFAULTS: [&str; 2] = ["/sbin/drbdadm", "/usr/sbin/drbdadm"];
+/// DRBD's own helper: the module's default (DRBD 8.4 and 9), what [`give_back`] writes and
+/// where `tandem-drbd-helper` hands every call it does not answer.
+pub const DRBD_OWN: &str = "/sbin/drbdadm";
+
+/// [`DRBD_OWN`], and the same program through Debian's merged /usr.
+const DRBD_DEFAULTS: [&str; 2] = [DRBD_OWN, "/usr/sbin/drbdadm"];
 
 /// What to do with the parameter's current value.
 #[derive(Debug, PartialEq, Eq)]
@@ -69,9 +72,7 @@ pub fn install_at(parameter: &Path, ours: &Path) -> Result<Installed, UsermodeHe
         Plan::Keep => Ok(Installed::Already),
         Plan::Foreign(value) => Err(UsermodeHelperError::Foreign(value)),
         Plan::Install => {
-            let runnable = std::fs::metadata(ours)
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-            if !runnable {
+            if !super::host::is_executable(ours) {
                 return Err(UsermodeHelperError::NotExecutable(ours.to_path_buf()));
             }
             std::fs::write(parameter, ours.as_os_str().as_encoded_bytes())
@@ -89,9 +90,6 @@ pub fn install_at(parameter: &Path, ours: &Path) -> Result<Installed, UsermodeHe
         }
     }
 }
-
-/// DRBD's own helper, what [`give_back`] writes.
-const DRBD_OWN: &str = "/sbin/drbdadm";
 
 /// Pure: `current` (as read from sysfs) is a `tandem-drbd-helper`, wherever installed.
 fn is_tandems(current: &str) -> bool {
@@ -122,6 +120,7 @@ pub fn give_back_at(parameter: &Path) -> Result<bool, UsermodeHelperError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     const OURS: &str = "/usr/lib/tandem/tandem-drbd-helper";
 

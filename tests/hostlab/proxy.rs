@@ -39,6 +39,23 @@ const MAX_CONNECTIONS: u32 = 8;
 /// Read-your-writes: this many write-then-read rounds.
 const RYW_ROUNDS: u32 = 200;
 
+/// `tandem proxy` with `config` on the lab's client, logging to `DIR/proxy.log`.
+fn spawn_proxy(lab: &Lab, config: &Path) -> std::process::Child {
+    let log = lab.dir.join("proxy.log");
+    lab.client.spawn(
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "exec env RUST_LOG=info {} --config {} proxy 2>>{}",
+                proxy_bin(),
+                config.display(),
+                log.display()
+            ),
+        ],
+    )
+}
+
 fn credentials(lab: &Lab, name: &str, user: &str, password: &str) -> PathBuf {
     let path = lab.dir.join(format!("{name}.cred"));
     std::fs::write(&path, format!("user = {user}\npassword = {password}\n")).unwrap();
@@ -185,19 +202,7 @@ fn start_all(lab: &Lab) -> (Vec<std::process::Child>, PathBuf, LabNode, LabNode)
                 .success()
         });
     }
-    let log = lab.dir.join("proxy.log");
-    children.push(lab.client.spawn(
-        "sh",
-        &[
-            "-c",
-            &format!(
-                "exec env RUST_LOG=info {} --config {} proxy 2>>{}",
-                proxy_bin(),
-                config.display(),
-                log.display()
-            ),
-        ],
-    ));
+    children.push(spawn_proxy(lab, &config));
     let replica_ids = ["11", "12"];
     wait_for(
         lab,

@@ -67,19 +67,7 @@ fn proxy_refuses_a_client_beyond_max_connections_as_mariadb_does() {
         proxy.display()
     );
     std::fs::write(&config, text).unwrap();
-    let log = lab.dir.join("proxy.log");
-    children.push(lab.client.spawn(
-        "sh",
-        &[
-            "-c",
-            &format!(
-                "exec env RUST_LOG=info {} --config {} proxy 2>>{}",
-                super::proxy_bin(),
-                config.display(),
-                log.display()
-            ),
-        ],
-    ));
+    children.push(super::spawn_proxy(&lab, &config));
     let (host, port) = PROXY.split_once(':').unwrap();
     wait_for(&lab, "the proxy to listen", PROXY_READY_TIMEOUT, || {
         let probe = format!("exec 3<>/dev/tcp/{host}/{port}");
