@@ -58,6 +58,8 @@ fn run_command(cluster: &mut Cluster, line: &str) {
         ["kill", n] => cluster.crash(node(n)),
         ["power-fence", "fails"] => cluster.power_fence_fails = true,
         ["power-status", "fails"] => cluster.power_status_fails = true,
+        // A dead Primary stays Connected in its peer's DRBD view this long (a missed ping).
+        ["drbd-lag", ticks] => cluster.drbd_lag_ticks = ticks.parse().unwrap(),
         ["slow-helper", ticks] => cluster.helper_delay_ticks = ticks.parse().unwrap(),
         ["power-fence", "works"] => {
             (cluster.power_fence_fails, cluster.power_fence_hangs) = (false, false)

@@ -119,6 +119,8 @@ struct Coverage {
     late_messages: u64,
     schedules_with_hung_fence: u64,
     schedules_with_late_messages: u64,
+    probes: u64,
+    probes_promoted: u64,
 }
 
 fn run_schedule(seed: u64) -> Coverage {
@@ -132,6 +134,9 @@ fn run_schedule(seed: u64) -> Coverage {
     // paths (the daemon sends on every live path and does not deduplicate).
     cluster.peer_paths = 1 + rng.below(2) as usize;
     cluster.loss_percent = rng.below(20);
+    // A dead Primary stays Connected in the survivor's DRBD view up to 8 ticks (2.4 s: DRBD's
+    // ping interval and timeout, longer than the peer timeout), or 0: the probe's case.
+    cluster.drbd_lag_ticks = rng.below(9);
     let fault_percent = 5 + rng.below(20);
     for _ in 0..FAULT_TICKS {
         if rng.chance(fault_percent) {
@@ -157,6 +162,8 @@ fn run_schedule(seed: u64) -> Coverage {
         late_messages: cluster.late_messages,
         schedules_with_hung_fence: u64::from(cluster.hung_fences > 0),
         schedules_with_late_messages: u64::from(cluster.late_messages > 0),
+        probes: cluster.probes,
+        probes_promoted: cluster.probes_promoted,
     }
 }
 
@@ -193,6 +200,8 @@ fn run_shard(shard: u64) {
                 total.late_messages += coverage.late_messages;
                 total.schedules_with_hung_fence += coverage.schedules_with_hung_fence;
                 total.schedules_with_late_messages += coverage.schedules_with_late_messages;
+                total.probes += coverage.probes;
+                total.probes_promoted += coverage.probes_promoted;
             }
             Err(panic) => {
                 eprintln!("FAILED SEED={seed}: replay with TANDEM_SIM_SEED={seed}");
@@ -202,11 +211,13 @@ fn run_shard(shard: u64) {
     }
     println!(
         "shard {shard}: {} hung power fences in {} schedules; {} peer messages later than the \
-         peer timeout in {} schedules",
+         peer timeout in {} schedules; {} DRBD probes, {} accepted by DRBD",
         total.hung_fences,
         total.schedules_with_hung_fence,
         total.late_messages,
-        total.schedules_with_late_messages
+        total.schedules_with_late_messages,
+        total.probes,
+        total.probes_promoted
     );
 }
 

@@ -131,6 +131,9 @@ pub enum Action {
     PowerFencePeer,
     /// Run the power-status command; its reading comes back as `Input::PeerPower`.
     QueryPeerPower,
+    /// Run a promote that DRBD refuses while the peer is Primary and Connected, so that DRBD
+    /// pings the peer at once (probe.rs). No input comes back: events2 shows what changed.
+    ProbeDrbdPeer,
     Send(PeerMessage),
     /// Answer a DRBD helper call with its exit code.
     AnswerHelper {
@@ -147,6 +150,7 @@ impl fmt::Display for Action {
             Action::Run(step) => write!(f, "run {step}"),
             Action::PowerFencePeer => f.write_str("power-fence peer"),
             Action::QueryPeerPower => f.write_str("query peer power"),
+            Action::ProbeDrbdPeer => f.write_str("probe DRBD's peer"),
             Action::Send(message) => write!(f, "send {message:?}"),
             Action::AnswerHelper { call, code } => write!(f, "answer helper call {call}: {code}"),
             Action::Journal(event) => write!(f, "journal {event:?}"),

@@ -36,8 +36,12 @@ pub(crate) enum Goal {
     /// journaled once and rate-limited like one).
     HandOver,
     PowerFencePeer,
-    /// Ask whether the silent peer's power is off (power.rs).
-    QueryPeerPower,
+    /// Ask whether the silent peer's power is off (power.rs), and/or make DRBD ping the
+    /// peer now (probe.rs).
+    Ask {
+        power: bool,
+        probe: bool,
+    },
 }
 
 impl Node {
@@ -109,10 +113,19 @@ impl Node {
                 actions: vec![Action::PowerFencePeer],
                 reason: why,
             },
-            Goal::QueryPeerPower => Decision {
-                actions: vec![Action::QueryPeerPower],
-                reason: why,
-            },
+            Goal::Ask { power, probe } => {
+                let mut actions = Vec::new();
+                if power {
+                    actions.push(Action::QueryPeerPower);
+                }
+                if probe {
+                    actions.push(Action::ProbeDrbdPeer);
+                }
+                Decision {
+                    actions,
+                    reason: why,
+                }
+            }
         }
     }
 

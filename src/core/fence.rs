@@ -124,6 +124,19 @@ impl Node {
             });
             return;
         }
+        if !primary && self.fencing_in_flight {
+            // A standby's promote, or its probe (probe.rs), asks while this node power-fences
+            // the silent peer: the fence's outcome is the answer, 7 or 1. DRBD's promote then
+            // waits for it, instead of failing now and calling this handler again.
+            self.fence_call = Some(FenceCall {
+                call,
+                asked_at: self.now,
+                sent_at: self.now,
+                needs_power_fence: true,
+                saw_disconnect: !self.drbd.connected(),
+            });
+            return;
+        }
         let peer = self.cfg.peer.clone();
         self.answer_fence(
             call,
@@ -271,9 +284,11 @@ impl Node {
                     FenceExit::Unproven,
                     &format!("the power fence of {peer} failed"),
                 );
-                self.mark_peer_stale(format!(
-                    "DRBD lost {peer} while this node was Primary; the power fence failed"
-                ));
+                if self.is_primary_here() {
+                    self.mark_peer_stale(format!(
+                        "DRBD lost {peer} while this node was Primary; the power fence failed"
+                    ));
+                }
             }
         }
     }

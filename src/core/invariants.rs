@@ -48,6 +48,7 @@ impl Node {
     /// timeout to hear since it started.
     pub(crate) fn check_actions(&self, ready: &Ready) {
         self.check_power_query(&ready.actions);
+        self.check_drbd_probe(&ready.actions);
         let runs: Vec<Step> = ready
             .actions
             .iter()

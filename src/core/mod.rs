@@ -25,6 +25,7 @@ mod node;
 mod outcomes;
 pub mod pause;
 pub mod power;
+mod probe;
 mod reconfigure;
 mod record;
 mod recovery;
@@ -159,6 +160,8 @@ pub struct Node {
     pub(crate) drbd_lost_peer: bool,
     /// The peer's power status, asked once per silence (power.rs).
     pub(crate) peer_power: Option<power::PowerReading>,
+    /// The silence (the peer's last heartbeat) a DRBD probe went out in (probe.rs).
+    pub(crate) drbd_probed_for: Option<Option<u64>>,
     /// Actions produced while handling inputs (replies, helper answers, journal).
     pub(crate) queued: Vec<Action>,
 }
@@ -206,6 +209,7 @@ impl Node {
                 Action::Run(step) => self.in_flight = Some(*step),
                 Action::PowerFencePeer => self.fencing_in_flight = true,
                 Action::QueryPeerPower => self.power_query_sent(),
+                Action::ProbeDrbdPeer => self.drbd_probe_sent(),
                 Action::Send(PeerMessage::Handover) => {
                     self.handover_owed = false;
                     self.handed_over_at = Some(self.now);

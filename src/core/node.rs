@@ -44,6 +44,7 @@ impl Node {
             self_stale: None,
             outdate_call: None,
             peer_power: None,
+            drbd_probed_for: None,
             drbd_lost_peer: false,
             queued: Vec::new(),
         }

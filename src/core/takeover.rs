@@ -132,14 +132,24 @@ impl Node {
             );
         }
         if self.drbd.connected() {
-            if self.cfg.power_fence && self.power_query_due() {
-                // A read, not an action on the peer: when DRBD reports the loss (up to its
-                // ping interval and timeout later), the reading is there already.
+            // A read, not an action on the peer: when DRBD reports the loss (up to its ping
+            // interval and timeout later), the reading is there already. The probe makes
+            // DRBD report it sooner, and changes nothing on a live peer (probe.rs).
+            let power = self.cfg.power_fence && self.power_query_due();
+            let probe = self.drbd_probe_due();
+            if power || probe {
+                let asking = match (power, probe) {
+                    (true, true) => {
+                        format!("asking its power status, and {}", self.drbd_probe_said())
+                    }
+                    (true, false) => "asking its power status meanwhile".to_string(),
+                    _ => format!("{}{}", self.drbd_probe_said(), self.power_reading_said()),
+                };
                 return (
-                    Goal::QueryPeerPower,
+                    Goal::Ask { power, probe },
                     format!(
                         "{peer} is silent on the peer link, but DRBD shows it Connected ({}): \
-                         it is never fenced while so; asking its power status meanwhile",
+                         it is never fenced while so; {asking}",
                         self.drbd.peer_role
                     ),
                 );
@@ -208,7 +218,10 @@ impl Node {
         }
         if self.power_query_due() {
             return (
-                Goal::QueryPeerPower,
+                Goal::Ask {
+                    power: true,
+                    probe: false,
+                },
                 format!(
                     "{peer} is silent and may still be Primary: asking its power status (off \
                      skips the fence delay; otherwise power-fencing it at tick {fence_at})"

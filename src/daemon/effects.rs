@@ -278,6 +278,31 @@ impl Effects {
         });
     }
 
+    /// Runs the core's DRBD probe (core/probe.rs) and logs what DRBD made of it. Nothing
+    /// comes back as an input: a role or connection it changed arrives through events2.
+    pub fn spawn_drbd_probe(&self) {
+        let effects = self.clone();
+        tokio::spawn(async move {
+            let config = &effects.config;
+            let mut drbdadm = Drbdadm::new(config.drbd_resource().unwrap_or_default());
+            if let Some(drbd) = &config.drbd {
+                drbdadm = drbdadm.with_minor(drbd.minor);
+            }
+            match drbdadm.probe_primary().await {
+                Err(refusal) => tracing::info!(
+                    %refusal,
+                    "DRBD refused the probe's promote (expected while the peer is Primary and \
+                     Connected, or not proven off)"
+                ),
+                Ok(role) => tracing::warn!(
+                    %role,
+                    "DRBD accepted the probe's promote: the peer was proven off (fence-peer \
+                     answered) or had become Secondary"
+                ),
+            }
+        });
+    }
+
     /// Runs the power-status command; its reading comes back as `Input::PeerPower`.
     pub fn spawn_power_status(&self) {
         let effects = self.clone();

@@ -314,6 +314,10 @@ impl Daemon {
                 tracing::info!("asking the peer's power status");
                 self.effects.spawn_power_status();
             }
+            Action::ProbeDrbdPeer => {
+                tracing::info!("probing DRBD's peer: a promote DRBD refuses while it is Primary");
+                self.effects.spawn_drbd_probe();
+            }
             Action::Send(message) => {
                 // This node's view as of now goes first: the peer decides on the message at
                 // once, and its last heartbeat may be up to a tick old (a Handover read

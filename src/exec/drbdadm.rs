@@ -129,6 +129,24 @@ impl Drbdadm {
         } else {
             &["primary"]
         };
+        self.promote(force).await?;
+        self.expect_role(&args.join(" "), Role::Primary).await
+    }
+
+    /// The core's DRBD probe (core/probe.rs): a promote that DRBD refuses while the peer is
+    /// Primary and Connected, run for the ping DRBD sends before it decides. `Ok` with the
+    /// role afterwards if DRBD accepted it, or DRBD's refusal.
+    pub async fn probe_primary(&self) -> Result<Role, DrbdError> {
+        self.promote(false).await?;
+        match self.proc_role() {
+            Some(role) => Ok(role),
+            None => Ok(self.role().await?.0),
+        }
+    }
+
+    /// `primary` [`--force`]; without it, on a DRBD 8.4 module with the minor known, through
+    /// [`legacy_drbdsetup`].
+    async fn promote(&self, force: bool) -> Result<String, DrbdError> {
         let direct = self.minor.filter(|_| !force);
         match direct.and_then(|minor| Some((minor, legacy_drbdsetup()?))) {
             Some((minor, drbdsetup)) => {
@@ -136,13 +154,11 @@ impl Drbdadm {
                 tracing::info!(%command, "promoting without drbdadm");
                 let mut cmd = Command::new(&drbdsetup);
                 cmd.arg("primary").arg(minor.to_string());
-                self.output(cmd, command).await?;
+                self.output(cmd, command).await
             }
-            None => {
-                self.run(args).await?;
-            }
+            None if force => self.run(&["primary", "--force"]).await,
+            None => self.run(&["primary"]).await,
         }
-        self.expect_role(&args.join(" "), Role::Primary).await
     }
 
     /// Demotes, then verifies the role really is Secondary.

@@ -10,6 +10,8 @@
 mod drbd;
 #[path = "sim/faults.rs"]
 mod faults;
+#[path = "sim/probe.rs"]
+mod probe;
 
 use std::collections::VecDeque;
 use tandem::cli::ops::HELPER_TIMEOUT_MS;
@@ -79,6 +81,10 @@ pub struct SimNode {
     pub frozen: bool,
     /// The next run of this step fails with this error (transcripts' `fail-next`).
     pub fail_next: Option<(Step, String)>,
+    /// A DRBD probe's promote is decided at this tick (sim/probe.rs).
+    pub probe_at: Option<u64>,
+    /// A DRBD probe's promote waits for this fence-peer call.
+    pub probe_wait: Option<u64>,
     last_view: Option<DrbdView>,
 }
 
@@ -137,6 +143,13 @@ pub struct Cluster {
     /// The tick a peer message last reached each node: a node heard within the peer timeout
     /// must never be fenced.
     heard_at: [Option<u64>; 2],
+    /// A dead Primary stays Connected in the survivor's DRBD view this many ticks (its
+    /// missed ping; 0: at once). See sim/probe.rs.
+    pub drbd_lag_ticks: u64,
+    pub ghost: Option<probe::Ghost>,
+    /// Coverage: DRBD probes the cores asked for, and those DRBD accepted.
+    pub probes: u64,
+    pub probes_promoted: u64,
 }
 
 pub fn core_config(index: usize, power_fence: bool) -> CoreConfig {
@@ -182,6 +195,8 @@ impl Cluster {
             disconnect_call: None,
             frozen: false,
             fail_next: None,
+            probe_at: None,
+            probe_wait: None,
             last_view: None,
         };
         Self {
@@ -214,6 +229,10 @@ impl Cluster {
             split_brain: false,
             was_connected: true,
             heard_at: [None, None],
+            drbd_lag_ticks: 0,
+            ghost: None,
+            probes: 0,
+            probes_promoted: 0,
         }
     }
 
@@ -223,17 +242,17 @@ impl Cluster {
 
     fn view(&self, i: usize) -> DrbdView {
         let (me, peer) = (&self.nodes[i], &self.nodes[1 - i]);
-        let connected = self.connected();
+        let connected = self.drbd_connected(i);
+        let (peer_role, peer_disk) = match &self.ghost {
+            Some(ghost) if self.ghost_connected(i) => (Role::Primary, ghost.disk.clone()),
+            _ => (peer.role.clone(), peer.disk.clone()),
+        };
         DrbdView {
             role: me.role.clone(),
             disk: me.disk.clone(),
-            peer_role: if connected {
-                peer.role.clone()
-            } else {
-                Role::Unknown
-            },
+            peer_role: if connected { peer_role } else { Role::Unknown },
             peer_disk: if connected {
-                peer.disk.clone()
+                peer_disk
             } else {
                 DiskState::DUnknown
             },
@@ -257,6 +276,7 @@ impl Cluster {
         self.drive_dirty();
         self.replicate();
         self.deliver();
+        self.complete_probes();
         self.complete_steps();
         self.drive_dirty();
         self.expire_waits();
@@ -370,6 +390,7 @@ impl Cluster {
                 ));
                 self.input(i, Input::PeerPower(power));
             }
+            Action::ProbeDrbdPeer => self.start_probe(i),
             Action::Send(message) => {
                 if !matches!(message, PeerMessage::Heartbeat(_)) {
                     self.log.push(format!("{name}: send {message:?}"));

@@ -9,7 +9,8 @@ impl Cluster {
             let Some((step, at)) = self.nodes[i].pending else {
                 continue;
             };
-            if at > self.now || !self.nodes[i].alive || self.nodes[i].fence_wait.is_some() {
+            let blocked = self.nodes[i].fence_wait.is_some() || self.probe_blocks(i);
+            if at > self.now || !self.nodes[i].alive || blocked {
                 continue;
             }
             // events2 reports every change in order: a change of this tick that came before
@@ -42,15 +43,17 @@ impl Cluster {
 
     /// The DRBD model's verdict on a step; `None` while it waits for fence-peer.
     pub(super) fn apply(&mut self, i: usize, step: Step) -> Option<Result<(), String>> {
-        let connected = self.connected();
-        let peer_primary = self.nodes[1 - i].role == Role::Primary;
+        let connected = self.drbd_connected(i);
+        let peer_primary = self.nodes[1 - i].role == Role::Primary || self.ghost_connected(i);
         let node = &mut self.nodes[i];
         if let Some((_, error)) = node.fail_next.take_if(|(failing, _)| *failing == step) {
             return Some(Err(error));
         }
         Some(match step {
             Step::Promote { force } => {
-                if !force && node.disk != DiskState::UpToDate {
+                if node.role == Role::Primary {
+                    Ok(()) // DRBD: nothing to do (a probe promoted it already)
+                } else if !force && node.disk != DiskState::UpToDate {
                     Err("NoUpToDateDisk".into())
                 } else if connected && peer_primary {
                     Err("PeerIsPrimary".into())
@@ -109,6 +112,10 @@ impl Cluster {
         let goes_on = matches!(code, 3 | 4 | 7) || (code == 5 && up_to_date);
         if code == 6 {
             self.nodes[i].disk = DiskState::Outdated;
+        }
+        if self.nodes[i].probe_wait == Some(call) {
+            self.on_probe_answer(i, goes_on);
+            return;
         }
         if self.nodes[i].disconnect_call == Some(call) {
             self.nodes[i].disconnect_call = None;

@@ -27,7 +27,8 @@ impl Cluster {
         self.helper_deadlines = waiting;
         for (i, call, _) in expired {
             let node = &self.nodes[i];
-            if node.fence_wait == Some(call) || node.disconnect_call == Some(call) {
+            let waited_for = [node.fence_wait, node.disconnect_call, node.probe_wait];
+            if waited_for.contains(&Some(call)) {
                 self.log.push(format!(
                     "{}: fence-peer helper timed out: answers 1",
                     NAMES[i]
@@ -61,7 +62,8 @@ impl Cluster {
         self.slow_helpers = waiting;
         for (i, call, _) in due {
             let node = &self.nodes[i];
-            let waited_for = node.fence_wait == Some(call) || node.disconnect_call == Some(call);
+            let waited_for =
+                [node.fence_wait, node.disconnect_call, node.probe_wait].contains(&Some(call));
             if node.alive && waited_for {
                 self.log.push(format!(
                     "{}: the slow fence-peer helper reaches tandemd",
@@ -109,8 +111,11 @@ impl Cluster {
     }
 
     pub fn crash(&mut self, i: usize) {
+        self.leave_ghost(i);
         let node = &mut self.nodes[i];
         node.alive = false;
+        node.probe_at = None;
+        node.probe_wait = None;
         node.role = Role::Secondary;
         node.pending = None;
         node.fence_wait = None;
@@ -147,7 +152,7 @@ impl Cluster {
         self.fence_hang[i] = None;
         self.last_reason[i].clear();
         self.log.push(format!("{}: tandemd restarted", NAMES[i]));
-        for call in [node.fence_wait, node.disconnect_call]
+        for call in [node.fence_wait, node.disconnect_call, node.probe_wait]
             .into_iter()
             .flatten()
         {
@@ -168,6 +173,10 @@ impl Cluster {
             node.core.restore_stale(&name, detail);
         }
         node.alive = true;
+        if self.ghost.as_ref().is_some_and(|ghost| ghost.of == i) {
+            self.ghost = None;
+        }
+        let node = &mut self.nodes[i];
         // DRBD 8.4 attaches a disk whose peer was not known outdated as Consistent, not
         // UpToDate (drbd_adm_attach): it may have missed the peer's writes.
         if node.disk == DiskState::UpToDate {

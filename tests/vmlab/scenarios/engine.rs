@@ -196,6 +196,7 @@ pub fn primary_power_loss_fails_over(lab: &mut Lab) {
     lab.start_engine();
     let client = lab.start_client(Node::B, 0);
     std::thread::sleep(WRITE_PAUSE);
+    probe_is_refused_by_a_live_primary(lab);
 
     lab.power_off_hard(Node::A);
     let off_at = lab.guest_clock(Node::B);
@@ -220,6 +221,10 @@ pub fn primary_power_loss_fails_over(lab: &mut Lab) {
         log.contains("promoting without drbdadm command=/lib/drbd/drbdsetup-84 primary 0"),
         "vm-b did not promote through drbdsetup-84 alone:\n{log}"
     );
+    // One probe per silence: the peer-link cut's, refused, and the power loss's, whose
+    // ping made DRBD find vm-a dead within its ping timeout (core/probe.rs).
+    let probes = log.matches("probing DRBD's peer").count();
+    assert_eq!(probes, 2, "vm-b's probes (one per silence):\n{log}");
     let b = lab.state(Node::B);
     assert_eq!(b.state.role, Role::Primary);
     assert_direct_fence_peer(lab, Node::B, 7);
@@ -252,6 +257,44 @@ pub fn primary_power_loss_fails_over(lab: &mut Lab) {
          vm-b still serves",
         boot.as_secs_f64(),
         rejoined.as_secs_f64()
+    );
+}
+
+/// Only the peer link fails while vm-a serves: vm-b hears nothing, reads vm-a's power on and
+/// runs the DRBD probe (a promote), which DRBD refuses: vm-a is Primary and answers the ping
+/// the probe makes DRBD send. Nothing changes: DRBD stays Connected, misses no ping, vm-a
+/// serves and vm-b fences nobody.
+fn probe_is_refused_by_a_live_primary(lab: &mut Lab) {
+    let missed = "dmesg | grep -c 'PingAck did not arrive' || true";
+    let missed_before = lab.sh(Node::B, missed);
+    lab.cut(Link::Management);
+    let refused = lab.wait_engine("vm-b's probe refused by DRBD", MOVE_TIMEOUT, |lab| {
+        lab.tandemd_log(Node::B)
+            .contains("DRBD refused the probe's promote")
+    });
+    lab.heal(Link::Management);
+    lab.wait_engine("vm-b to hear vm-a again", MOVE_TIMEOUT, |lab| {
+        lab.reason(Node::B)
+            .is_some_and(|r| r.contains("vm-a is active"))
+    });
+    assert!(lab.serving(Node::A), "{:?}", lab.reason(Node::A));
+    let b = lab.state(Node::B);
+    assert_eq!(b.state.role, Role::Secondary, "{b:?}");
+    assert_eq!(b.state.connection, ConnectionState::Connected, "{b:?}");
+    assert_eq!(lab.sh(Node::B, missed), missed_before, "DRBD lost a ping");
+    let log = lab.tandemd_log(Node::B);
+    assert!(
+        !log.contains("power-fencing"),
+        "vm-b tried to fence:\n{log}"
+    );
+    let refusal = log
+        .lines()
+        .find(|line| line.contains("DRBD refused the probe's promote"))
+        .unwrap_or_default();
+    println!(
+        "    peer link cut: vm-b's DRBD probe refused {:.1} s after the cut, DRBD still \
+         Connected: {refusal}",
+        refused.as_secs_f64()
     );
 }
 
