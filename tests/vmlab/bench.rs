@@ -103,9 +103,29 @@ fn set_ping_timeout(lab: &Lab) {
     println!("bench: DRBD ping_timeout_ms = {ms} ({PING_TIMEOUT_ENV})");
 }
 
+/// `TANDEM_VMLAB_FLUSH_METHOD=M` runs the benchmark with mysqld's `innodb_flush_method` at M
+/// instead of the lab's `fsync` (e.g. `O_DIRECT`, MariaDB's default), to compare the
+/// failover's mysqld phase with both.
+const FLUSH_METHOD_ENV: &str = "TANDEM_VMLAB_FLUSH_METHOD";
+
+/// The engine config with [`FLUSH_METHOD_ENV`]'s flush method, if it is set.
+fn set_flush_method(lab: &Lab) {
+    let Ok(method) = std::env::var(FLUSH_METHOD_ENV) else {
+        return;
+    };
+    let path = crate::files::engine_config_path(&lab.run_dir);
+    let text = std::fs::read_to_string(&path).expect("the engine config");
+    let from = "\"--innodb-flush-method=fsync\"";
+    assert!(text.contains(from), "{from:?} not in {}", path.display());
+    let text = text.replacen(from, &format!("\"--innodb-flush-method={method}\""), 1);
+    std::fs::write(&path, text).expect("write the engine config");
+    println!("bench: innodb_flush_method = {method} ({FLUSH_METHOD_ENV})");
+}
+
 /// Each run's phases, the client's longest wait for an acknowledged write included.
 fn failovers(lab: &mut Lab, runs: usize) -> Vec<Vec<(&'static str, Option<f64>)>> {
     set_ping_timeout(lab);
+    set_flush_method(lab);
     lab.baseline();
     lab.start_engine();
     let mut rows = Vec::new();

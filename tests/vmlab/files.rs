@@ -136,7 +136,10 @@ pub fn engine_config_path(run_dir: &Path) -> PathBuf {
 ///   and, for this emulated 32 MiB server, no native AIO (io_uring's setup is slow under
 ///   TCG), no buffer-pool load, one InnoDB I/O and purge thread each and no adaptive hash
 ///   index: 0.55 s less in a start with a cold page cache (`--bench-mysqld`, docs/operations.md
-///   "Failover speed"); lab settings, not advice for real servers;
+///   "Failover speed"); and buffered data-file I/O (`innodb_flush_method = fsync`, still an
+///   fsync after every write that must last): 0.6 s less in `--bench-mysqld`'s cold start,
+///   0.15 s in the failover's mysqld phase (`TANDEM_VMLAB_FLUSH_METHOD=O_DIRECT` in
+///   bench-vmlab.sh compares); lab settings, not advice for real servers;
 /// - a 200 ms heartbeat and a 1 s peer timeout: TCG guests stall for hundreds of ms, and
 ///   `tandem status` reports the longest silence each run saw (bench.rs prints it);
 /// - a 3 s fence delay (the default): in a partition the active node shoots first, after
@@ -159,7 +162,8 @@ pub fn engine_config_text(run_dir: &Path) -> String {
              \"--innodb-temp-data-file-path=ibtmp1:1M:autoextend\", \
              \"--innodb-use-native-aio=OFF\", \"--innodb-buffer-pool-load-at-startup=OFF\", \
              \"--innodb-read-io-threads=1\", \"--innodb-write-io-threads=1\", \
-             \"--innodb-purge-threads=1\", \"--innodb-adaptive-hash-index=OFF\"]\n\
+             \"--innodb-purge-threads=1\", \"--innodb-adaptive-hash-index=OFF\", \
+             \"--innodb-flush-method=fsync\"]\n\
              start_timeout_ms = 90000\nstop_timeout_ms = 30000",
         )
         + &format!(

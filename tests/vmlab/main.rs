@@ -19,6 +19,7 @@
 mod baseline;
 mod bench;
 mod bench_mysqld;
+mod bench_mysqld_cold;
 mod capture;
 mod client;
 mod demo;
@@ -49,7 +50,8 @@ struct Args {
     demo: bool,
     /// `--bench-failover N`: N power losses in a row, figures only (tests/bench-vmlab.sh).
     bench_failovers: Option<usize>,
-    /// `--bench-mysqld`: mariadbd's start after a crash, per option set.
+    /// `--bench-mysqld`: mariadbd's start after a crash, per option set (with
+    /// `TANDEM_VMLAB_BENCH_MYSQLD=cold`, cold starts interleaved: bench_mysqld_cold.rs).
     bench_mysqld: bool,
 }
 
