@@ -73,6 +73,19 @@ pub(crate) struct FenceCall {
     pub saw_disconnect: bool,
 }
 
+impl FenceCall {
+    /// A call asked (and, without a power fence to wait for, sent to the peer) at `now`.
+    fn new(call: u64, now: u64, needs_power_fence: bool, connected: bool) -> Self {
+        Self {
+            call,
+            asked_at: now,
+            sent_at: now,
+            needs_power_fence,
+            saw_disconnect: !connected,
+        }
+    }
+}
+
 impl Node {
     /// DRBD's fence-peer handler was called.
     pub(crate) fn on_fence_peer(&mut self, call: u64) {
@@ -96,13 +109,7 @@ impl Node {
         } else if self.peer_fresh() {
             self.queued
                 .push(Action::Send(PeerMessage::OutdateRequest { call }));
-            self.fence_call = Some(FenceCall {
-                call,
-                asked_at: self.now,
-                sent_at: self.now,
-                needs_power_fence: false,
-                saw_disconnect: !self.drbd.connected(),
-            });
+            self.fence_call = Some(FenceCall::new(call, self.now, false, self.drbd.connected()));
         } else {
             self.peer_unreachable(call);
         }
@@ -112,29 +119,14 @@ impl Node {
     /// 1 (with resource-and-stonith DRBD keeps I/O frozen until the operator acts).
     fn peer_unreachable(&mut self, call: u64) {
         let primary = self.is_primary_here();
-        if primary && self.cfg.power_fence && !self.pause.paused {
-            // decide() power-fences the peer (no fence delay: the Primary goes first). DRBD
-            // calls this handler once the connection is gone, even if events2 lags.
-            self.fence_call = Some(FenceCall {
-                call,
-                asked_at: self.now,
-                sent_at: self.now,
-                needs_power_fence: true,
-                saw_disconnect: !self.drbd.connected(),
-            });
-            return;
-        }
-        if !primary && self.fencing_in_flight {
-            // A standby's promote, or its probe (probe.rs), asks while this node power-fences
-            // the silent peer: the fence's outcome is the answer, 7 or 1. DRBD's promote then
-            // waits for it, instead of failing now and calling this handler again.
-            self.fence_call = Some(FenceCall {
-                call,
-                asked_at: self.now,
-                sent_at: self.now,
-                needs_power_fence: true,
-                saw_disconnect: !self.drbd.connected(),
-            });
+        // A Primary: decide() power-fences the peer (no fence delay: the Primary goes first).
+        // DRBD calls this handler once the connection is gone, even if events2 lags.
+        // A standby's promote, or its probe (probe.rs), asks while this node power-fences the
+        // silent peer: the fence's outcome is the answer, 7 or 1. DRBD's promote then waits
+        // for it, instead of failing now and calling this handler again.
+        let primary_fences = primary && self.cfg.power_fence && !self.pause.paused;
+        if primary_fences || (!primary && self.fencing_in_flight) {
+            self.fence_call = Some(FenceCall::new(call, self.now, true, self.drbd.connected()));
             return;
         }
         let peer = self.cfg.peer.clone();

@@ -54,16 +54,18 @@ impl Effects {
         });
     }
 
+    /// drbdadm for the configured resource, reading role changes back by its minor.
+    fn drbdadm(&self) -> Drbdadm {
+        let drbdadm = Drbdadm::new(self.config.drbd_resource().unwrap_or_default());
+        match &self.config.drbd {
+            Some(drbd) => drbdadm.with_minor(drbd.minor),
+            None => drbdadm,
+        }
+    }
+
     async fn run(&self, step: Step) -> Result<(), String> {
         let config = &self.config;
-        let minor = config.drbd.as_ref().map(|d| d.minor);
-        let drbdadm = || {
-            let drbdadm = Drbdadm::new(config.drbd_resource().unwrap_or_default());
-            match minor {
-                Some(minor) => drbdadm.with_minor(minor),
-                None => drbdadm,
-            }
-        };
+        let drbdadm = || self.drbdadm();
         let text = |e: &dyn std::fmt::Display| e.to_string();
         match step {
             Step::Promote { force } => drbdadm().primary(force).await.map_err(|e| text(&e)),
@@ -283,12 +285,7 @@ impl Effects {
     pub fn spawn_drbd_probe(&self) {
         let effects = self.clone();
         tokio::spawn(async move {
-            let config = &effects.config;
-            let mut drbdadm = Drbdadm::new(config.drbd_resource().unwrap_or_default());
-            if let Some(drbd) = &config.drbd {
-                drbdadm = drbdadm.with_minor(drbd.minor);
-            }
-            match drbdadm.probe_primary().await {
+            match effects.drbdadm().probe_primary().await {
                 Err(refusal) => tracing::info!(
                     %refusal,
                     "DRBD refused the probe's promote (expected while the peer is Primary and \

@@ -138,10 +138,7 @@ impl Drbdadm {
     /// role afterwards if DRBD accepted it, or DRBD's refusal.
     pub async fn probe_primary(&self) -> Result<Role, DrbdError> {
         self.promote(false).await?;
-        match self.proc_role() {
-            Some(role) => Ok(role),
-            None => Ok(self.role().await?.0),
-        }
+        self.local_role().await
     }
 
     /// `primary` [`--force`]; without it, on a DRBD 8.4 module with the minor known, through
@@ -251,11 +248,16 @@ impl Drbdadm {
             .map(drop)
     }
 
+    /// The local role: from /proc/drbd when the minor is known, else `drbdadm role`.
+    async fn local_role(&self) -> Result<Role, DrbdError> {
+        match self.proc_role() {
+            Some(role) => Ok(role),
+            None => Ok(self.role().await?.0),
+        }
+    }
+
     async fn expect_role(&self, command: &str, expected: Role) -> Result<(), DrbdError> {
-        let role = match self.proc_role() {
-            Some(role) => role,
-            None => self.role().await?.0,
-        };
+        let role = self.local_role().await?;
         if role == expected {
             Ok(())
         } else {

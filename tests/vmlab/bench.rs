@@ -94,13 +94,18 @@ fn set_ping_timeout(lab: &Lab) {
     let Ok(ms) = std::env::var(PING_TIMEOUT_ENV) else {
         return;
     };
+    let to = format!("ping_timeout_ms = {ms}\n");
+    edit_engine_config(lab, "ping_timeout_ms = 500\n", &to);
+    println!("bench: DRBD ping_timeout_ms = {ms} ({PING_TIMEOUT_ENV})");
+}
+
+/// Replaces `from` (which must be there) with `to` in the lab's engine config.
+fn edit_engine_config(lab: &Lab, from: &str, to: &str) {
     let path = crate::files::engine_config_path(&lab.run_dir);
     let text = std::fs::read_to_string(&path).expect("the engine config");
-    let from = "ping_timeout_ms = 500\n";
     assert!(text.contains(from), "{from:?} not in {}", path.display());
-    let text = text.replacen(from, &format!("ping_timeout_ms = {ms}\n"), 1);
+    let text = text.replacen(from, to, 1);
     std::fs::write(&path, text).expect("write the engine config");
-    println!("bench: DRBD ping_timeout_ms = {ms} ({PING_TIMEOUT_ENV})");
 }
 
 /// `TANDEM_VMLAB_FLUSH_METHOD=M` runs the benchmark with mysqld's `innodb_flush_method` at M
@@ -113,12 +118,8 @@ fn set_flush_method(lab: &Lab) {
     let Ok(method) = std::env::var(FLUSH_METHOD_ENV) else {
         return;
     };
-    let path = crate::files::engine_config_path(&lab.run_dir);
-    let text = std::fs::read_to_string(&path).expect("the engine config");
-    let from = "\"--innodb-flush-method=fsync\"";
-    assert!(text.contains(from), "{from:?} not in {}", path.display());
-    let text = text.replacen(from, &format!("\"--innodb-flush-method={method}\""), 1);
-    std::fs::write(&path, text).expect("write the engine config");
+    let to = format!("\"--innodb-flush-method={method}\"");
+    edit_engine_config(lab, "\"--innodb-flush-method=fsync\"", &to);
     println!("bench: innodb_flush_method = {method} ({FLUSH_METHOD_ENV})");
 }
 
