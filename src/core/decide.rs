@@ -47,9 +47,12 @@ pub(crate) enum Goal {
 impl Node {
     pub(crate) fn decide(&self) -> Decision {
         let pause = if self.pause.paused { "PAUSE: " } else { "" };
-        if self.fence_call_needs_power_fence() {
+        let standby_call = !self.is_primary_here() && !self.fencing_in_flight;
+        if self.fence_call_needs_power_fence() && !standby_call {
             // First, even with a step in flight: with resource-and-stonith DRBD holds I/O
-            // frozen until the answer, so that step may be waiting for this very fence.
+            // frozen until the answer, so that step may be waiting for this very fence. (A
+            // standby's call that waits for a fence not yet started leaves the decision to
+            // the standby's own rules below: the fence delay stays theirs.)
             return self.fence_for_drbd(pause);
         }
         if self.partition_needs_power_fence() {
@@ -167,7 +170,7 @@ impl Node {
         }
     }
 
-    fn goal(&self) -> (Goal, String) {
+    pub(crate) fn goal(&self) -> (Goal, String) {
         if self.pause.paused {
             return match &self.operator {
                 Some(OperatorGoal::Active { .. }) => (

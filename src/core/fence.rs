@@ -14,6 +14,7 @@
 //!   starts (with resource-only fencing it goes on writing meanwhile, and may die before the
 //!   peer is outdated), so the peer is never promoted automatically before it has resynced.
 
+use super::decide::Goal;
 use super::{Action, JournalEvent, Node, OutdateOutcome, PeerMessage, Step};
 use crate::drbd::{DiskState, Role};
 use serde::{Deserialize, Serialize};
@@ -122,10 +123,12 @@ impl Node {
         // A Primary: decide() power-fences the peer (no fence delay: the Primary goes first).
         // DRBD calls this handler once the connection is gone, even if events2 lags.
         // A standby's promote, or its probe (probe.rs), asks while this node power-fences the
-        // silent peer: the fence's outcome is the answer, 7 or 1. DRBD's promote then waits
-        // for it, instead of failing now and calling this handler again.
+        // silent peer, or is about to (its goal is the fence now): the fence's outcome is the
+        // answer, 7 or 1. DRBD's promote then waits for it, instead of failing now and
+        // calling this handler again (another fence-peer round trip in the failover).
         let primary_fences = primary && self.cfg.power_fence && !self.pause.paused;
-        if primary_fences || (!primary && self.fencing_in_flight) {
+        let standby_fences = !primary && (self.fencing_in_flight || self.standby_fences_now());
+        if primary_fences || standby_fences {
             self.fence_call = Some(FenceCall::new(call, self.now, true, self.drbd.connected()));
             return;
         }
@@ -142,7 +145,12 @@ impl Node {
         }
     }
 
-    fn is_primary_here(&self) -> bool {
+    /// This standby's goal is to power-fence the peer now (takeover.rs decides when).
+    fn standby_fences_now(&self) -> bool {
+        self.cfg.power_fence && matches!(self.goal().0, Goal::PowerFencePeer)
+    }
+
+    pub(crate) fn is_primary_here(&self) -> bool {
         self.drbd.role == Role::Primary || self.up.contains(super::Layer::Primary)
     }
 
@@ -174,6 +182,13 @@ impl Node {
                     needs_power_fence: false,
                     ..pending
                 });
+            }
+            if !self.is_primary_here() && !self.fencing_in_flight && !self.standby_fences_now() {
+                // A standby waits only for a fence that runs or starts now: this one did not
+                // start (the peer's power no longer reads off, a pause, ...).
+                self.fence_call = None;
+                let why = format!("{} is silent and was not power-fenced", self.cfg.peer);
+                self.answer_fence(pending.call, FenceExit::Unproven, &why);
             }
             return; // otherwise answered by on_power_fenced
         }

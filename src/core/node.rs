@@ -87,6 +87,25 @@ impl Node {
             .is_some_and(|at| self.now - at <= self.cfg.peer_timeout_ticks)
     }
 
+    /// The peer has been silent for more than half the peer timeout, or is silent outright:
+    /// when a standby starts to ask DRBD and the power status about it (probe.rs). Half,
+    /// because `tandem status` already calls a silence over half the timeout a warning sign,
+    /// and because a live peer never costs more than one refused promote per silence.
+    pub(crate) fn peer_suspect(&self) -> bool {
+        match self.peer_heard_at {
+            Some(at) => self.now - at > self.cfg.peer_timeout_ticks / 2,
+            None => !self.peer_unheard_since_start(),
+        }
+    }
+
+    /// The last automatic failover is less than the anti-flapping guard ago: the tick the
+    /// guard ends.
+    pub(crate) fn flap_guard_until(&self) -> Option<u64> {
+        self.last_failover_at
+            .map(|at| at + self.cfg.flap_guard_ticks)
+            .filter(|until| self.now < *until)
+    }
+
     /// This core started less than one peer timeout ago and has not heard the peer yet: the
     /// peer is not silent, only not heard *by this process* (a restarted tandemd has no
     /// session yet, while its predecessor may have heard the peer a moment ago).

@@ -6,14 +6,16 @@
 //! `ping-timeout` later (1.5-2.5 s with a 1 s interval and 500 ms timeout). Only one path
 //! makes DRBD ping at once: a promote (`drbd_set_role` requests a ping before anything else).
 //!
-//! So a standby whose peer is silent on the peer link, while DRBD still shows that peer
-//! Connected and Primary, runs one promote per silence: the probe. It changes nothing by
+//! So a standby whose peer has been silent on the peer link for more than half the peer
+//! timeout, while DRBD still shows that peer Connected and Primary, runs one promote per
+//! silence: the probe (with the power-status query, if one is configured). It changes nothing by
 //! itself, because DRBD decides it, not tandem:
 //! - a live Primary peer answers the ping and DRBD refuses the promote (two Primaries are not
 //!   allowed; it retries once after `ping-timeout` and refuses again): nothing changes;
 //! - a dead peer does not answer, DRBD drops the connection `ping-timeout` later, and its
 //!   retry asks the fence-peer handler, which is this core: it answers 7 only once it has
-//!   power-fenced the peer (fence.rs), otherwise 1, and DRBD refuses.
+//!   power-fenced the peer (fence.rs), otherwise 1 (before the peer timeout it first asks
+//!   the peer, which is silent, to outdate itself), and DRBD refuses.
 //!
 //! A promote DRBD accepts therefore leaves this node Primary only when the peer is proven off
 //! or Secondary; the core then sees the role in events2, as after any promote. The rule that
@@ -24,16 +26,23 @@ use super::Node;
 use crate::drbd::{DiskState, Role};
 
 impl Node {
-    /// A probe should go out now: a power fence is configured (without one a silent peer is
-    /// never taken over from, so an early loss is worth nothing), the peer is silent (not just
+    /// A probe should go out now: a power fence is configured and an automatic failover could
+    /// follow (otherwise a silent peer is never taken over from, so an early loss is worth
+    /// nothing), the peer has been silent for more than half the peer timeout (not just
     /// unheard since this tandemd started), DRBD shows it Connected and Primary with an
     /// UpToDate disk here, and no probe went out in this silence.
+    ///
+    /// Half the timeout, not all of it: DRBD then reports a dead peer's loss about when the
+    /// peer timeout ends (the probe's process start plus DRBD's `ping-timeout`), instead of
+    /// `ping-timeout` after it, and the power status is read by then too.
     pub(crate) fn drbd_probe_due(&self) -> bool {
         self.cfg.drbd
             && self.cfg.power_fence
+            && self.cfg.automatic_failover
+            && self.flap_guard_until().is_none()
             && !self.pause.paused
-            && !self.peer_fresh()
-            && !self.peer_unheard_since_start()
+            && self.self_stale.is_none()
+            && self.peer_suspect()
             && self.drbd.connected()
             && self.drbd.peer_role == Role::Primary
             && self.drbd.role == Role::Secondary

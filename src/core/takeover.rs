@@ -26,6 +26,9 @@ impl Node {
                 ),
             );
         }
+        if self.peer_fresh() && self.drbd_probe_due() {
+            return self.suspect_peer_goal();
+        }
         if let Some(p) = self.fresh_peer() {
             return self.heard_peer_goal(p);
         }
@@ -103,18 +106,15 @@ impl Node {
                 ),
             );
         }
-        if let Some(at) = self.last_failover_at {
-            if self.now - at < self.cfg.flap_guard_ticks {
-                return (
-                    Goal::Hold,
-                    format!(
-                        "{peer} is silent, but the last automatic failover was less than {} \
-                         ticks ago (anti-flapping); not before tick {}",
-                        self.cfg.flap_guard_ticks,
-                        at + self.cfg.flap_guard_ticks
-                    ),
-                );
-            }
+        if let Some(until) = self.flap_guard_until() {
+            return (
+                Goal::Hold,
+                format!(
+                    "{peer} is silent, but the last automatic failover was less than {} ticks \
+                     ago (anti-flapping); not before tick {until}",
+                    self.cfg.flap_guard_ticks,
+                ),
+            );
         }
         if self.safe_to_take_over() {
             return (
@@ -138,19 +138,13 @@ impl Node {
             let power = self.cfg.power_fence && self.power_query_due();
             let probe = self.drbd_probe_due();
             if power || probe {
-                let asking = match (power, probe) {
-                    (true, true) => {
-                        format!("asking its power status, and {}", self.drbd_probe_said())
-                    }
-                    (true, false) => "asking its power status meanwhile".to_string(),
-                    _ => format!("{}{}", self.drbd_probe_said(), self.power_reading_said()),
-                };
                 return (
                     Goal::Ask { power, probe },
                     format!(
                         "{peer} is silent on the peer link, but DRBD shows it Connected ({}): \
-                         it is never fenced while so; {asking}",
-                        self.drbd.peer_role
+                         it is never fenced while so; {}",
+                        self.drbd.peer_role,
+                        self.asking_said(power, probe)
                     ),
                 );
             }
@@ -164,6 +158,32 @@ impl Node {
             );
         }
         self.unproven_silent_goal()
+    }
+
+    /// The peer has been silent for more than half the peer timeout while DRBD shows it
+    /// Connected and Primary: probe DRBD and read the power status now, so that both answers
+    /// are in when the peer timeout ends (probe.rs). Nothing else changes before it ends.
+    fn suspect_peer_goal(&self) -> (Goal, String) {
+        let power = self.power_query_due();
+        (
+            Goal::Ask { power, probe: true },
+            format!(
+                "{} has been silent on the peer link for over half the peer timeout, and DRBD \
+                 shows it Connected ({}): {}",
+                self.cfg.peer,
+                self.drbd.peer_role,
+                self.asking_said(power, true)
+            ),
+        )
+    }
+
+    /// What an [`Goal::Ask`] asks, for its reason sentence.
+    fn asking_said(&self, power: bool, probe: bool) -> String {
+        match (power, probe) {
+            (true, true) => format!("asking its power status, and {}", self.drbd_probe_said()),
+            (true, false) => "asking its power status meanwhile".to_string(),
+            _ => format!("{}{}", self.drbd_probe_said(), self.power_reading_said()),
+        }
     }
 
     /// A silent peer that nothing proves down: power-fence it (after the backoff of a failed
