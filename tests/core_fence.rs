@@ -2,13 +2,16 @@
 //! by hand (the transcripts show the same rules in whole-cluster stories). And the shim's
 //! fallback answer when tandemd cannot be reached, through the real `tandem helper` binary.
 
+#[path = "common/drive.rs"]
+mod drive;
 #[path = "common/sim.rs"]
 mod sim;
 
+use drive::{answers, drive, peer_standby};
 use std::process::Command;
 use tandem::core::{
     Action, DrbdView, FenceExit, Helper, Input, JournalEvent, Mode, Node, OutdateOutcome,
-    PeerMessage, PeerView, Step,
+    PeerMessage, Step,
 };
 use tandem::drbd::{ConnectionState, DiskState, Role};
 
@@ -25,38 +28,6 @@ fn view(role: Role, connection: ConnectionState, peer_disk: DiskState) -> DrbdVi
         peer_disk,
         connection,
     }
-}
-
-fn peer_standby() -> PeerView {
-    PeerView {
-        role: Role::Secondary,
-        disk: DiskState::UpToDate,
-        active: false,
-        busy: false,
-        paused: false,
-        split_brain: false,
-        drbd_known: true,
-        stale_peer: false,
-        pause: None,
-    }
-}
-
-/// Steps, then returns what `ready()` asks for (and records it, as the daemon does).
-fn drive(node: &mut Node, input: Input) -> Vec<Action> {
-    node.step(input);
-    let ready = node.ready();
-    node.advance(&ready);
-    ready.actions
-}
-
-fn answers(actions: &[Action]) -> Vec<u8> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::AnswerHelper { code, .. } => Some(*code),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]
@@ -261,75 +232,6 @@ fn an_outdated_disk_is_not_promoted_before_events2_says_so() {
             call: 7,
             outcome: OutdateOutcome::Outdated
         })),
-        "{actions:?}"
-    );
-}
-
-/// A standby whose active peer lost power: the probe goes out once per silence, and the
-/// probe's fence-peer call, made while this node power-fences the peer, waits for the fence
-/// and is answered 7 (not 1 at once, which would make DRBD's promote fail and call again).
-#[test]
-fn a_standby_probes_once_and_its_fence_peer_call_waits_for_its_own_fence() {
-    let mut config = sim::core_config(1, true);
-    config.power_status = true;
-    let mut b = Node::new(config, None);
-    let connected_to_primary = DrbdView {
-        role: Role::Secondary,
-        disk: DiskState::UpToDate,
-        peer_role: Role::Primary,
-        peer_disk: DiskState::UpToDate,
-        connection: ConnectionState::Connected,
-    };
-    drive(&mut b, Input::Drbd(connected_to_primary));
-    let active = PeerView {
-        role: Role::Primary,
-        active: true,
-        ..peer_standby()
-    };
-    drive(&mut b, Input::Peer(PeerMessage::Heartbeat(active)));
-    let probes = |actions: &[Action]| {
-        actions
-            .iter()
-            .filter(|a| matches!(a, Action::ProbeDrbdPeer))
-            .count()
-    };
-    let mut asked = Vec::new();
-    for _ in 0..8 {
-        b.tick();
-        let ready = b.ready();
-        b.advance(&ready);
-        asked.extend(ready.actions);
-    }
-    assert_eq!(probes(&asked), 1, "one probe per silence: {asked:?}");
-    assert!(asked.contains(&Action::QueryPeerPower), "{asked:?}");
-    assert!(
-        b.status().reason.contains("DRBD shows it Connected"),
-        "{}",
-        b.status().reason
-    );
-    let lost = view(
-        Role::Secondary,
-        ConnectionState::Connecting,
-        DiskState::DUnknown,
-    );
-    drive(&mut b, Input::Drbd(lost));
-    let off = tandem::core::power::PeerPower::Off;
-    let actions = drive(&mut b, Input::PeerPower(off));
-    assert!(actions.contains(&Action::PowerFencePeer), "{actions:?}");
-    let actions = drive(&mut b, Input::Helper(Helper::FencePeer { call: 9 }));
-    assert!(
-        answers(&actions).is_empty(),
-        "answered before the fence: {actions:?}"
-    );
-    assert_eq!(probes(&actions), 0, "{actions:?}");
-    let actions = drive(&mut b, Input::PowerFenced(Ok(())));
-    assert_eq!(
-        answers(&actions),
-        [FenceExit::PeerStonithed.code()],
-        "{actions:?}"
-    );
-    assert!(
-        actions.contains(&Action::Run(Step::Promote { force: false })),
         "{actions:?}"
     );
 }

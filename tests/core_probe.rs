@@ -4,9 +4,12 @@
 //! timeout ends; a fence-peer call made by the probe waits for the fence that starts then,
 //! and is answered 1 when none starts. (Transcript 35 tells the same story for a cluster.)
 
+#[path = "common/drive.rs"]
+mod drive;
 #[path = "common/sim.rs"]
 mod sim;
 
+use drive::{answers, drive, peer_standby, tick};
 use tandem::core::power::PeerPower;
 use tandem::core::{Action, DrbdView, FenceExit, Helper, Input, Node, PeerMessage, PeerView, Step};
 use tandem::drbd::{ConnectionState, DiskState, Role};
@@ -14,32 +17,6 @@ use tandem::drbd::{ConnectionState, DiskState, Role};
 /// `sim::core_config`'s peer timeout: the peer is fresh while silent for at most this many
 /// ticks.
 const PEER_TIMEOUT_TICKS: u64 = 5;
-
-/// Steps, then returns what `ready()` asks for (and records it, as the daemon does).
-fn drive(node: &mut Node, input: Input) -> Vec<Action> {
-    node.step(input);
-    let ready = node.ready();
-    node.advance(&ready);
-    ready.actions
-}
-
-/// One tick, then what `ready()` asks for.
-fn tick(node: &mut Node) -> Vec<Action> {
-    node.tick();
-    let ready = node.ready();
-    node.advance(&ready);
-    ready.actions
-}
-
-fn answers(actions: &[Action]) -> Vec<u8> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::AnswerHelper { code, .. } => Some(*code),
-            _ => None,
-        })
-        .collect()
-}
 
 /// Standby `b`, its DRBD Connected to Primary `a`, which has just sent its last heartbeat.
 fn standby_of_a_silent_primary() -> Node {
@@ -57,14 +34,8 @@ fn standby_of_a_silent_primary() -> Node {
     drive(&mut b, Input::Drbd(connected_to_primary));
     let active = PeerView {
         role: Role::Primary,
-        disk: DiskState::UpToDate,
         active: true,
-        busy: false,
-        paused: false,
-        split_brain: false,
-        drbd_known: true,
-        stale_peer: false,
-        pause: None,
+        ..peer_standby()
     };
     drive(&mut b, Input::Peer(PeerMessage::Heartbeat(active)));
     b
@@ -85,17 +56,35 @@ fn ticks_to_probe(b: &mut Node) -> (u64, Vec<Action>, String) {
     panic!("no probe within two peer timeouts");
 }
 
-/// DRBD drops the dead peer (the probe's missed ping), and the probe's promote calls
-/// fence-peer, while the peer link is not yet timed out.
-fn drbd_loses_the_peer_and_the_probe_calls_fence_peer(b: &mut Node) -> Vec<Action> {
-    let lost = DrbdView {
+/// The power fence succeeds: the waiting call is answered 7, and the promote follows.
+fn fence_ends_with_7_and_the_promote(b: &mut Node) {
+    let actions = drive(b, Input::PowerFenced(Ok(())));
+    assert_eq!(
+        answers(&actions),
+        [FenceExit::PeerStonithed.code()],
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&Action::Run(Step::Promote { force: false })),
+        "{actions:?}"
+    );
+}
+
+/// DRBD's view once it has dropped the peer: Secondary here, the peer unknown.
+fn peer_lost() -> DrbdView {
+    DrbdView {
         role: Role::Secondary,
         disk: DiskState::UpToDate,
         peer_role: Role::Unknown,
         peer_disk: DiskState::DUnknown,
         connection: ConnectionState::Connecting,
-    };
-    drive(b, Input::Drbd(lost));
+    }
+}
+
+/// DRBD drops the dead peer (the probe's missed ping), and the probe's promote calls
+/// fence-peer, while the peer link is not yet timed out.
+fn drbd_loses_the_peer_and_the_probe_calls_fence_peer(b: &mut Node) -> Vec<Action> {
+    drive(b, Input::Drbd(peer_lost()));
     drive(b, Input::Helper(Helper::FencePeer { call: 3 }))
 }
 
@@ -139,16 +128,7 @@ fn the_probes_call_waits_for_the_fence_that_starts_at_the_peer_timeout() {
         PEER_TIMEOUT_TICKS + 1,
         "the fence starts as the timeout ends"
     );
-    let actions = drive(&mut b, Input::PowerFenced(Ok(())));
-    assert_eq!(
-        answers(&actions),
-        [FenceExit::PeerStonithed.code()],
-        "{actions:?}"
-    );
-    assert!(
-        actions.contains(&Action::Run(Step::Promote { force: false })),
-        "{actions:?}"
-    );
+    fence_ends_with_7_and_the_promote(&mut b);
 }
 
 #[test]
@@ -173,4 +153,42 @@ fn the_probes_call_is_refused_at_the_peer_timeout_when_no_fence_starts() {
         assert!(silence <= PEER_TIMEOUT_TICKS, "tick {silence}: {actions:?}");
     }
     assert_eq!(silence, PEER_TIMEOUT_TICKS + 1);
+}
+
+/// A standby whose active peer lost power: the probe goes out once per silence, and a
+/// fence-peer call made while this node power-fences the peer waits for the fence and is
+/// answered 7 (not 1 at once, which would make DRBD's promote fail and call again).
+#[test]
+fn a_standby_probes_once_and_a_fence_peer_call_waits_for_its_own_fence() {
+    let mut b = standby_of_a_silent_primary();
+    let probes = |actions: &[Action]| {
+        actions
+            .iter()
+            .filter(|a| matches!(a, Action::ProbeDrbdPeer))
+            .count()
+    };
+    let mut asked = Vec::new();
+    for _ in 0..8 {
+        b.tick();
+        let ready = b.ready();
+        b.advance(&ready);
+        asked.extend(ready.actions);
+    }
+    assert_eq!(probes(&asked), 1, "one probe per silence: {asked:?}");
+    assert!(asked.contains(&Action::QueryPeerPower), "{asked:?}");
+    assert!(
+        b.status().reason.contains("DRBD shows it Connected"),
+        "{}",
+        b.status().reason
+    );
+    drive(&mut b, Input::Drbd(peer_lost()));
+    let actions = drive(&mut b, Input::PeerPower(PeerPower::Off));
+    assert!(actions.contains(&Action::PowerFencePeer), "{actions:?}");
+    let actions = drive(&mut b, Input::Helper(Helper::FencePeer { call: 9 }));
+    assert!(
+        answers(&actions).is_empty(),
+        "answered before the fence: {actions:?}"
+    );
+    assert_eq!(probes(&actions), 0, "{actions:?}");
+    fence_ends_with_7_and_the_promote(&mut b);
 }
