@@ -192,3 +192,36 @@ fn a_standby_probes_once_and_a_fence_peer_call_waits_for_its_own_fence() {
     assert_eq!(probes(&actions), 0, "{actions:?}");
     fence_ends_with_7_and_the_promote(&mut b);
 }
+
+/// A standby's call that waits for a fence about to start, when the peer is heard again
+/// before it started: the peer is asked to outdate itself, never answered 1 at once.
+#[test]
+fn a_waiting_call_goes_back_to_the_peer_when_it_is_heard_before_the_fence() {
+    let mut b = standby_of_a_silent_primary();
+    let (mut silence, _, _) = ticks_to_probe(&mut b);
+    drive(&mut b, Input::PeerPower(PeerPower::Off));
+    drbd_loses_the_peer_and_the_probe_calls_fence_peer(&mut b);
+    while silence <= PEER_TIMEOUT_TICKS {
+        silence += 1;
+        b.tick();
+        if silence <= PEER_TIMEOUT_TICKS {
+            let ready = b.ready();
+            b.advance(&ready);
+        }
+    }
+    // The timeout ended: the call now waits for the fence, which the next batch would start;
+    // the peer is heard first.
+    let back = PeerView {
+        role: Role::Primary,
+        active: true,
+        ..peer_standby()
+    };
+    let actions = drive(&mut b, Input::Peer(PeerMessage::Heartbeat(back)));
+    assert!(!actions.contains(&Action::PowerFencePeer), "{actions:?}");
+    let actions = tick(&mut b);
+    assert!(answers(&actions).is_empty(), "{actions:?}");
+    assert!(
+        actions.contains(&Action::Send(PeerMessage::OutdateRequest { call: 3 })),
+        "{actions:?}"
+    );
+}

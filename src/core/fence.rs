@@ -182,8 +182,10 @@ impl Node {
                     needs_power_fence: false,
                     ..pending
                 });
-            }
-            if !self.is_primary_here() && !self.fencing_in_flight && !self.standby_fences_now() {
+            } else if !self.is_primary_here()
+                && !self.fencing_in_flight
+                && !self.standby_fences_now()
+            {
                 // A standby waits only for a fence that runs or starts now: this one did not
                 // start (the peer's power no longer reads off, a pause, ...).
                 self.fence_call = None;
