@@ -65,14 +65,13 @@ impl Effects {
 
     async fn run(&self, step: Step) -> Result<(), String> {
         let config = &self.config;
-        let drbdadm = || self.drbdadm();
         let text = |e: &dyn std::fmt::Display| e.to_string();
         match step {
-            Step::Promote { force } => drbdadm().primary(force).await.map_err(|e| text(&e)),
-            Step::Demote => drbdadm().secondary().await.map_err(|e| text(&e)),
-            Step::ForceDemote => drbdadm().force_secondary().await.map_err(|e| text(&e)),
-            Step::Disconnect => drbdadm().disconnect().await.map_err(|e| text(&e)),
-            Step::OutdateLocal => drbdadm().outdate().await.map_err(|e| text(&e)),
+            Step::Promote { force } => self.drbdadm().primary(force).await.map_err(|e| text(&e)),
+            Step::Demote => self.drbdadm().secondary().await.map_err(|e| text(&e)),
+            Step::ForceDemote => self.drbdadm().force_secondary().await.map_err(|e| text(&e)),
+            Step::Disconnect => self.drbdadm().disconnect().await.map_err(|e| text(&e)),
+            Step::OutdateLocal => self.drbdadm().outdate().await.map_err(|e| text(&e)),
             Step::Mount => mount::mount(&MountSpec::from_config(config))
                 .await
                 .map(drop)
@@ -98,8 +97,8 @@ impl Effects {
                 .await
                 .map_err(|e| text(&e)),
             Step::Backup => self.preserve().await,
-            Step::Connect => drbdadm().connect(false).await.map_err(|e| text(&e)),
-            Step::ConnectDiscardMyData => drbdadm().connect(true).await.map_err(|e| text(&e)),
+            Step::Connect => self.drbdadm().connect(false).await.map_err(|e| text(&e)),
+            Step::ConnectDiscardMyData => self.drbdadm().connect(true).await.map_err(|e| text(&e)),
         }
     }
 

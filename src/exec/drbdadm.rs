@@ -33,6 +33,15 @@ pub struct Drbdadm {
     pub minor: Option<u32>,
 }
 
+/// `drbdadm primary`'s arguments, `--force` only on an operator's forced promote.
+fn primary_args(force: bool) -> &'static [&'static str] {
+    if force {
+        &["primary", "--force"]
+    } else {
+        &["primary"]
+    }
+}
+
 impl Drbdadm {
     pub fn new(resource: &str) -> Self {
         Self {
@@ -124,13 +133,9 @@ impl Drbdadm {
     /// module with the minor known, through `drbdsetup-84 primary MINOR`, which is all that
     /// `drbdadm primary` runs there (see [`legacy_drbdsetup`]).
     pub async fn primary(&self, force: bool) -> Result<(), DrbdError> {
-        let args: &[&str] = if force {
-            &["primary", "--force"]
-        } else {
-            &["primary"]
-        };
         self.promote(force).await?;
-        self.expect_role(&args.join(" "), Role::Primary).await
+        self.expect_role(&primary_args(force).join(" "), Role::Primary)
+            .await
     }
 
     /// The core's DRBD probe (core/probe.rs): a promote that DRBD refuses while the peer is
@@ -153,8 +158,7 @@ impl Drbdadm {
                 cmd.arg("primary").arg(minor.to_string());
                 self.output(cmd, command).await
             }
-            None if force => self.run(&["primary", "--force"]).await,
-            None => self.run(&["primary"]).await,
+            None => self.run(primary_args(force)).await,
         }
     }
 
